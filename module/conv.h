@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * cbm conversations: a ring plus its namespace entry, owner, readers,
+ * overflow policy and wait queues. Nothing here knows about struct file
+ * beyond handing it to poll_wait().
+ */
+#ifndef _CBM_CONV_H
+#define _CBM_CONV_H
+
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/poll.h>
+#include <linux/types.h>
+#include <linux/uidgid.h>
+#include <linux/uio.h>
+#include <linux/wait.h>
+
+#include "ring.h"
+
+/**
+ * struct cbm_conv - a conversation
+ * @ref: one reference per bound file, plus one while the name is linked
+ * @lock: protects @ring, @readers, @nr_readers, @nr_lossless, @evicted,
+ *        @room_gen and @unlinked. Held across copies to and from user
+ *        memory, as pipe->mutex is.
+ * @ring: the stored messages
+ * @readers: struct cbm_reader.node of every attached reader
+ * @nr_readers: entries in @readers
+ * @nr_lossless: entries in @readers that hold back eviction
+ * @evicted: messages evicted since creation
+ * @room_gen: bumped whenever a blocked writer might now find room; a writer
+ *            sleeps until it changes
+ * @unlinked: the name is gone (or the module is going away); set once
+ * @rd_wait: readers and pollers waiting for messages
+ * @wr_wait: writers and pollers waiting for room
+ * @flags: CBM_CONV_LOSSLESS, CBM_CONV_ANON, CBM_CONV_DEFAULT; constant
+ * @uid: owner
+ * @gid: group
+ * @mode: permission bits (0777 at most)
+ * @hnode: entry in the name table, under cbm_ns_lock
+ * @name: NUL-terminated name, empty when anonymous
+ */
+struct cbm_conv {
+	struct kref ref;
+	/* see @lock above */
+	struct mutex lock;
+	struct cbm_ring ring;
+	struct list_head readers;
+	unsigned int nr_readers;
+	unsigned int nr_lossless;
+	u64 evicted;
+	u64 room_gen;
+	bool unlinked;
+	wait_queue_head_t rd_wait;
+	wait_queue_head_t wr_wait;
+	u32 flags;
+	kuid_t uid;
+	kgid_t gid;
+	umode_t mode;
+	struct hlist_node hnode;
+	char name[CBM_NAME_MAX];
+};
+
+/**
+ * struct cbm_reader - one reading cursor, owned by its user and protected
+ * by the conversation's lock while attached
+ * @node: entry in struct cbm_conv.readers
+ * @seq: next sequence number to return
+ * @pos: ring position of @seq, meaningful while @seq has not been evicted
+ * @lost: messages lost to eviction and already reported
+ * @lossless: eviction waits for this reader
+ */
+struct cbm_reader {
+	struct list_head node;
+	u64 seq;
+	u64 pos;
+	u64 lost;
+	bool lossless;
+};
+
+/**
+ * struct cbm_create - settings of a conversation being created
+ * @mode: permission bits
+ * @flags: CBM_CONV_LOSSLESS or 0
+ * @capacity: requested ring size in bytes, 0 for the module default
+ */
+struct cbm_create {
+	umode_t mode;
+	u32 flags;
+	u64 capacity;
+};
+
+/**
+ * struct cbm_msg - what the sender chooses about a message
+ * @role: an enum cbm_role
+ * @flags: message flags
+ */
+struct cbm_msg {
+	u32 role;
+	u32 flags;
+};
+
+/**
+ * enum cbm_format - what read() returns
+ * @CBM_FORMAT_PAYLOAD: the payload only; a gap is reported as -EPIPE
+ * @CBM_FORMAT_RECORD: struct cbm_record then the payload; a gap is a
+ *                     %CBM_RECORD_GAP record
+ */
+enum cbm_format {
+	CBM_FORMAT_PAYLOAD,
+	CBM_FORMAT_RECORD,
+};
+
+/**
+ * struct cbm_limits - module parameters the conversation layer obeys
+ * @default_capacity: ring size when none is requested
+ * @max_capacity: largest ring size
+ * @max_msg_size: largest payload
+ * @max_conversations: most conversations at once
+ */
+struct cbm_limits {
+	unsigned long default_capacity;
+	unsigned long max_capacity;
+	unsigned int max_msg_size;
+	unsigned int max_conversations;
+};
+
+extern struct cbm_limits cbm_limits;
+
+int cbm_conv_setup(umode_t default_mode);
+void cbm_conv_teardown(void);
+
+bool cbm_conv_name_valid(const char *name);
+int cbm_conv_open(const char *name, bool create, bool excl,
+		  const struct cbm_create *args, int may,
+		  struct cbm_conv **convp);
+int cbm_conv_open_anon(const struct cbm_create *args,
+		       struct cbm_conv **convp);
+int cbm_conv_open_default(int may, struct cbm_conv **convp);
+int cbm_conv_unlink(const char *name);
+void cbm_conv_put(struct cbm_conv *conv);
+
+void cbm_reader_attach(struct cbm_conv *conv, struct cbm_reader *reader,
+		       bool lossless);
+void cbm_reader_detach(struct cbm_conv *conv, struct cbm_reader *reader);
+void cbm_reader_set_lossless(struct cbm_conv *conv,
+			     struct cbm_reader *reader, bool lossless);
+
+int cbm_conv_append(struct cbm_conv *conv, const struct cbm_msg *msg,
+		    struct iov_iter *from, bool nonblock, u64 *seqp);
+ssize_t cbm_conv_read(struct cbm_conv *conv, struct cbm_reader *reader,
+		      enum cbm_format format, struct iov_iter *to,
+		      bool nonblock);
+loff_t cbm_conv_seek(struct cbm_conv *conv, struct cbm_reader *reader,
+		     loff_t offset, int whence);
+__poll_t cbm_conv_poll(struct cbm_conv *conv, struct cbm_reader *reader,
+		       bool writer, struct file *file, poll_table *pt);
+void cbm_conv_info(struct cbm_conv *conv, struct cbm_info *info);
+void cbm_reader_info(struct cbm_conv *conv, struct cbm_reader *reader,
+		     enum cbm_format format, struct cbm_reader_info *info);
+
+#endif /* _CBM_CONV_H */

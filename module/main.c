@@ -1,0 +1,496 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cbm file layer: the /dev/cbm misc device, its file operations and
+ * ioctls. Everything about storing messages is in conv.c; this file turns
+ * system calls into calls on a conversation and checks what userspace
+ * passes in.
+ */
+#include <linux/compat.h>
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/sizes.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/uio.h>
+#include <asm/ioctls.h>
+
+#include "conv.h"
+
+struct cbm_limits cbm_limits = {
+	.default_capacity = SZ_256K,
+	.max_capacity = SZ_64M,
+	.max_msg_size = SZ_64K,
+	.max_conversations = 4096,
+};
+
+module_param_named(default_capacity, cbm_limits.default_capacity, ulong,
+		   0444);
+MODULE_PARM_DESC(default_capacity,
+		 "Ring size in bytes of `default' and of conversations created without one");
+module_param_named(max_capacity, cbm_limits.max_capacity, ulong, 0644);
+MODULE_PARM_DESC(max_capacity, "Largest ring size in bytes");
+module_param_named(max_msg_size, cbm_limits.max_msg_size, uint, 0644);
+MODULE_PARM_DESC(max_msg_size, "Largest message payload in bytes");
+module_param_named(max_conversations, cbm_limits.max_conversations, uint,
+		   0644);
+MODULE_PARM_DESC(max_conversations, "Most conversations alive at once");
+
+static unsigned int default_mode = 0600;
+module_param(default_mode, uint, 0444);
+MODULE_PARM_DESC(default_mode, "Permission bits of `default' (owner root)");
+
+#define CBM_BIND_FLAGS		(CBM_BIND_CREATE | CBM_BIND_EXCL | CBM_BIND_ANON)
+#define CBM_CONV_CREATE_FLAGS	CBM_CONV_LOSSLESS
+#define CBM_FD_FLAGS		(CBM_FD_RECORDS | CBM_FD_LOSSY)
+#define CBM_MODE_MASK		0777
+
+/**
+ * struct cbm_file - state of one open file description
+ * @bind_lock: serializes binding and changes of @flags
+ * @conv: NULL until the file is bound, then constant; published with
+ *        smp_store_release() once @reader is attached
+ * @reader: the file's cursor, attached while @conv is set and the file was
+ *          opened for reading
+ * @flags: CBM_FD_* settings, read with READ_ONCE()
+ * @role: role of messages appended by write(), read with READ_ONCE()
+ */
+struct cbm_file {
+	/* see @bind_lock above */
+	struct mutex bind_lock;
+	struct cbm_conv *conv;
+	struct cbm_reader reader;
+	u32 flags;
+	u32 role;
+};
+
+static int cbm_file_may(const struct file *file)
+{
+	return (file->f_mode & FMODE_READ ? MAY_READ : 0) |
+	       (file->f_mode & FMODE_WRITE ? MAY_WRITE : 0);
+}
+
+static enum cbm_format cbm_file_format(const struct cbm_file *cf)
+{
+	return READ_ONCE(cf->flags) & CBM_FD_RECORDS ? CBM_FORMAT_RECORD :
+						       CBM_FORMAT_PAYLOAD;
+}
+
+static void cbm_file_attach(struct cbm_file *cf, struct file *file,
+			    struct cbm_conv *conv)
+{
+	lockdep_assert_held(&cf->bind_lock);
+	if (file->f_mode & FMODE_READ)
+		cbm_reader_attach(conv, &cf->reader,
+				  !(cf->flags & CBM_FD_LOSSY));
+	/* Pairs with smp_load_acquire() in cbm_file_conv() */
+	smp_store_release(&cf->conv, conv);
+}
+
+/* The file's conversation, binding it to `default' on first use */
+static struct cbm_conv *cbm_file_conv(struct file *file)
+{
+	struct cbm_file *cf = file->private_data;
+	struct cbm_conv *conv;
+	int err = 0;
+
+	/* Pairs with smp_store_release() in cbm_file_attach() */
+	conv = smp_load_acquire(&cf->conv);
+	if (likely(conv))
+		return conv;
+
+	mutex_lock(&cf->bind_lock);
+	conv = cf->conv;
+	if (!conv) {
+		err = cbm_conv_open_default(cbm_file_may(file), &conv);
+		if (!err)
+			cbm_file_attach(cf, file, conv);
+	}
+	mutex_unlock(&cf->bind_lock);
+	return err ? ERR_PTR(err) : conv;
+}
+
+static int cbm_open(struct inode *inode, struct file *file)
+{
+	struct cbm_file *cf;
+
+	cf = kzalloc(sizeof(*cf), GFP_KERNEL_ACCOUNT);
+	if (!cf)
+		return -ENOMEM;
+	mutex_init(&cf->bind_lock);
+	cf->role = CBM_ROLE_USER;
+	file->private_data = cf;
+	/* The file position is a sequence number: no positional I/O */
+	file->f_mode &= ~(FMODE_PREAD | FMODE_PWRITE);
+	return 0;
+}
+
+static int cbm_release(struct inode *inode, struct file *file)
+{
+	struct cbm_file *cf = file->private_data;
+
+	if (cf->conv) {
+		if (file->f_mode & FMODE_READ)
+			cbm_reader_detach(cf->conv, &cf->reader);
+		cbm_conv_put(cf->conv);
+	}
+	mutex_destroy(&cf->bind_lock);
+	kfree(cf);
+	return 0;
+}
+
+static bool cbm_nonblock(const struct kiocb *iocb)
+{
+	return (iocb->ki_filp->f_flags & O_NONBLOCK) ||
+	       (iocb->ki_flags & IOCB_NOWAIT);
+}
+
+static ssize_t cbm_read_iter(struct kiocb *iocb, struct iov_iter *to)
+{
+	struct cbm_file *cf = iocb->ki_filp->private_data;
+	struct cbm_conv *conv = cbm_file_conv(iocb->ki_filp);
+
+	if (IS_ERR(conv))
+		return PTR_ERR(conv);
+	return cbm_conv_read(conv, &cf->reader, cbm_file_format(cf), to,
+			     cbm_nonblock(iocb));
+}
+
+static ssize_t cbm_write_iter(struct kiocb *iocb, struct iov_iter *from)
+{
+	struct cbm_file *cf = iocb->ki_filp->private_data;
+	struct cbm_conv *conv = cbm_file_conv(iocb->ki_filp);
+	struct cbm_msg msg = { .role = READ_ONCE(cf->role) };
+	size_t len = iov_iter_count(from);
+	u64 seq;
+	int err;
+
+	if (IS_ERR(conv))
+		return PTR_ERR(conv);
+	err = cbm_conv_append(conv, &msg, from, cbm_nonblock(iocb), &seq);
+	return err ? err : len;
+}
+
+static loff_t cbm_llseek(struct file *file, loff_t offset, int whence)
+{
+	struct cbm_file *cf = file->private_data;
+	struct cbm_conv *conv;
+
+	if (!(file->f_mode & FMODE_READ))
+		return -EBADF;
+	conv = cbm_file_conv(file);
+	if (IS_ERR(conv))
+		return PTR_ERR(conv);
+	return cbm_conv_seek(conv, &cf->reader, offset, whence);
+}
+
+static __poll_t cbm_poll(struct file *file, poll_table *pt)
+{
+	struct cbm_file *cf = file->private_data;
+	struct cbm_conv *conv = cbm_file_conv(file);
+
+	if (IS_ERR(conv))
+		return EPOLLERR;
+	return cbm_conv_poll(conv,
+			     file->f_mode & FMODE_READ ? &cf->reader : NULL,
+			     file->f_mode & FMODE_WRITE, file, pt);
+}
+
+/*
+ * Every ioctl argument starts with its size. Input structs go through
+ * copy_struct_from_user(); output structs are filled up to the caller's
+ * size, zeroing what this kernel does not know (as sched_getattr() does).
+ */
+static int cbm_get_usize(const void __user *uarg, size_t minsz, u32 *usize)
+{
+	if (get_user(*usize, (const u32 __user *)uarg))
+		return -EFAULT;
+	return *usize < minsz ? -EINVAL : 0;
+}
+
+static int cbm_copy_in(void *dst, size_t ksize, size_t minsz,
+		       const void __user *uarg)
+{
+	u32 usize;
+	int err;
+
+	err = cbm_get_usize(uarg, minsz, &usize);
+	if (err)
+		return err;
+	return copy_struct_from_user(dst, ksize, uarg, usize);
+}
+
+static int cbm_copy_out(void __user *uarg, u32 usize, const void *src,
+			size_t ksize)
+{
+	if (copy_to_user(uarg, src, min_t(size_t, usize, ksize)))
+		return -EFAULT;
+	if (usize > ksize && clear_user(uarg + ksize, usize - ksize))
+		return -EFAULT;
+	return 0;
+}
+
+static int cbm_ioctl_bind(struct file *file, void __user *uarg)
+{
+	struct cbm_file *cf = file->private_data;
+	struct cbm_create args;
+	struct cbm_bind bind;
+	struct cbm_conv *conv;
+	int err;
+
+	err = cbm_copy_in(&bind, sizeof(bind), offsetofend(struct cbm_bind, name),
+			  uarg);
+	if (err)
+		return err;
+	if ((bind.flags & ~CBM_BIND_FLAGS) || (bind.mode & ~CBM_MODE_MASK) ||
+	    (bind.conv_flags & ~CBM_CONV_CREATE_FLAGS))
+		return -EINVAL;
+	if (bind.flags & CBM_BIND_ANON) {
+		if (bind.flags != CBM_BIND_ANON || bind.name[0])
+			return -EINVAL;
+	} else if (((bind.flags & CBM_BIND_EXCL) &&
+		    !(bind.flags & CBM_BIND_CREATE)) ||
+		   !cbm_conv_name_valid(bind.name)) {
+		return -EINVAL;
+	}
+	args.mode = bind.mode;
+	args.flags = bind.conv_flags;
+	args.capacity = bind.capacity;
+
+	mutex_lock(&cf->bind_lock);
+	if (cf->conv)
+		err = -EBUSY;
+	else if (bind.flags & CBM_BIND_ANON)
+		err = cbm_conv_open_anon(&args, &conv);
+	else
+		err = cbm_conv_open(bind.name, bind.flags & CBM_BIND_CREATE,
+				    bind.flags & CBM_BIND_EXCL, &args,
+				    cbm_file_may(file), &conv);
+	if (!err)
+		cbm_file_attach(cf, file, conv);
+	mutex_unlock(&cf->bind_lock);
+	return err;
+}
+
+static int cbm_ioctl_unlink(void __user *uarg)
+{
+	struct cbm_unlink ul;
+	int err;
+
+	err = cbm_copy_in(&ul, sizeof(ul), offsetofend(struct cbm_unlink, name),
+			  uarg);
+	if (err)
+		return err;
+	if (ul.flags || !cbm_conv_name_valid(ul.name))
+		return -EINVAL;
+	return cbm_conv_unlink(ul.name);
+}
+
+static int cbm_ioctl_send(struct file *file, void __user *uarg)
+{
+	struct cbm_send __user *usend = uarg;
+	struct cbm_conv *conv;
+	struct cbm_send send;
+	struct iov_iter iter;
+	struct cbm_msg msg;
+	struct iovec iov;
+	u64 seq;
+	int err;
+
+	err = cbm_copy_in(&send, sizeof(send), offsetofend(struct cbm_send, seq),
+			  uarg);
+	if (err)
+		return err;
+	if ((send.flags & CBM_MSG_KERNEL_MASK) || send.role >= __CBM_ROLE_MAX)
+		return -EINVAL;
+	if (!(file->f_mode & FMODE_WRITE))
+		return -EBADF;
+	conv = cbm_file_conv(file);
+	if (IS_ERR(conv))
+		return PTR_ERR(conv);
+
+	msg.role = send.role;
+	msg.flags = send.flags;
+	iov.iov_base = u64_to_user_ptr(send.data);
+	iov.iov_len = send.len;
+	iov_iter_init(&iter, ITER_SOURCE, &iov, 1, send.len);
+	err = cbm_conv_append(conv, &msg, &iter, file->f_flags & O_NONBLOCK,
+			      &seq);
+	if (err)
+		return err;
+	return put_user(seq, &usend->seq) ? -EFAULT : 0;
+}
+
+static int cbm_ioctl_set_config(struct file *file, void __user *uarg)
+{
+	struct cbm_file *cf = file->private_data;
+	struct cbm_fd_config cfg;
+	int err;
+
+	err = cbm_copy_in(&cfg, sizeof(cfg),
+			  offsetofend(struct cbm_fd_config, __reserved), uarg);
+	if (err)
+		return err;
+	if ((cfg.flags & ~CBM_FD_FLAGS) || cfg.role >= __CBM_ROLE_MAX ||
+	    cfg.__reserved)
+		return -EINVAL;
+
+	mutex_lock(&cf->bind_lock);
+	WRITE_ONCE(cf->flags, cfg.flags);
+	WRITE_ONCE(cf->role, cfg.role);
+	if (cf->conv && (file->f_mode & FMODE_READ))
+		cbm_reader_set_lossless(cf->conv, &cf->reader,
+					!(cfg.flags & CBM_FD_LOSSY));
+	mutex_unlock(&cf->bind_lock);
+	return 0;
+}
+
+static int cbm_ioctl_get_config(struct file *file, void __user *uarg)
+{
+	struct cbm_file *cf = file->private_data;
+	struct cbm_fd_config cfg = {};
+	u32 usize;
+	int err;
+
+	err = cbm_get_usize(uarg, offsetofend(struct cbm_fd_config, __reserved),
+			    &usize);
+	if (err)
+		return err;
+	cfg.size = usize;
+	cfg.flags = READ_ONCE(cf->flags);
+	cfg.role = READ_ONCE(cf->role);
+	return cbm_copy_out(uarg, usize, &cfg, sizeof(cfg));
+}
+
+static int cbm_ioctl_info(struct file *file, void __user *uarg)
+{
+	struct cbm_conv *conv;
+	struct cbm_info info;
+	u32 usize;
+	int err;
+
+	err = cbm_get_usize(uarg, offsetofend(struct cbm_info, name), &usize);
+	if (err)
+		return err;
+	conv = cbm_file_conv(file);
+	if (IS_ERR(conv))
+		return PTR_ERR(conv);
+	cbm_conv_info(conv, &info);
+	info.size = usize;
+	return cbm_copy_out(uarg, usize, &info, sizeof(info));
+}
+
+static int cbm_ioctl_reader_info(struct file *file, void __user *uarg)
+{
+	struct cbm_file *cf = file->private_data;
+	struct cbm_reader_info info;
+	struct cbm_conv *conv;
+	u32 usize;
+	int err;
+
+	err = cbm_get_usize(uarg,
+			    offsetofend(struct cbm_reader_info, __reserved),
+			    &usize);
+	if (err)
+		return err;
+	if (!(file->f_mode & FMODE_READ))
+		return -EBADF;
+	conv = cbm_file_conv(file);
+	if (IS_ERR(conv))
+		return PTR_ERR(conv);
+	cbm_reader_info(conv, &cf->reader, cbm_file_format(cf), &info);
+	info.size = usize;
+	return cbm_copy_out(uarg, usize, &info, sizeof(info));
+}
+
+static int cbm_ioctl_fionread(struct file *file, int __user *uarg)
+{
+	struct cbm_file *cf = file->private_data;
+	struct cbm_reader_info info;
+	struct cbm_conv *conv;
+
+	if (!(file->f_mode & FMODE_READ))
+		return -EBADF;
+	conv = cbm_file_conv(file);
+	if (IS_ERR(conv))
+		return PTR_ERR(conv);
+	cbm_reader_info(conv, &cf->reader, cbm_file_format(cf), &info);
+	return put_user(info.next_len, uarg);
+}
+
+static long cbm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case CBM_IOC_BIND:
+		return cbm_ioctl_bind(file, uarg);
+	case CBM_IOC_UNLINK:
+		return cbm_ioctl_unlink(uarg);
+	case CBM_IOC_SEND:
+		return cbm_ioctl_send(file, uarg);
+	case CBM_IOC_SET_CONFIG:
+		return cbm_ioctl_set_config(file, uarg);
+	case CBM_IOC_GET_CONFIG:
+		return cbm_ioctl_get_config(file, uarg);
+	case CBM_IOC_INFO:
+		return cbm_ioctl_info(file, uarg);
+	case CBM_IOC_READER_INFO:
+		return cbm_ioctl_reader_info(file, uarg);
+	case FIONREAD:
+		return cbm_ioctl_fionread(file, uarg);
+	default:
+		return -ENOIOCTLCMD;
+	}
+}
+
+static const struct file_operations cbm_fops = {
+	.owner		= THIS_MODULE,
+	.open		= cbm_open,
+	.release	= cbm_release,
+	.read_iter	= cbm_read_iter,
+	.write_iter	= cbm_write_iter,
+	.llseek		= cbm_llseek,
+	.poll		= cbm_poll,
+	.unlocked_ioctl	= cbm_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+};
+
+/* Anyone may open /dev/cbm: each conversation's mode gates access */
+static struct miscdevice cbm_misc = {
+	.minor	= MISC_DYNAMIC_MINOR,
+	.name	= "cbm",
+	.fops	= &cbm_fops,
+	.mode	= 0666,
+};
+
+static int __init cbm_init(void)
+{
+	int err;
+
+	if (default_mode & ~CBM_MODE_MASK)
+		return -EINVAL;
+	err = cbm_conv_setup(default_mode);
+	if (err)
+		return err;
+	err = misc_register(&cbm_misc);
+	if (err)
+		goto err_teardown;
+	return 0;
+
+err_teardown:
+	cbm_conv_teardown();
+	return err;
+}
+
+static void __exit cbm_exit(void)
+{
+	misc_deregister(&cbm_misc);
+	cbm_conv_teardown();
+}
+
+module_init(cbm_init);
+module_exit(cbm_exit);
+
+MODULE_DESCRIPTION("cbm: conversation buffer memory behind /dev/cbm");
+MODULE_LICENSE("GPL");

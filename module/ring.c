@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cbm ring core: records in a double-mapped byte ring.
+ *
+ * The layout follows the BPF ring buffer (kernel/bpf/ringbuf.c): positions
+ * run free and are masked by size - 1, and the data pages are mapped twice
+ * in a row so that a record never has to be split at the end of the ring.
+ */
+#include <linux/gfp.h>
+#include <linux/log2.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+
+#include "ring.h"
+
+/**
+ * cbm_ring_init() - allocate and map an empty ring
+ * @ring: the ring to set up
+ * @size: bytes, a power of two of at least PAGE_SIZE
+ * @gfp: allocation flags for the pages, e.g. GFP_KERNEL_ACCOUNT to charge
+ *       the caller's memory cgroup
+ *
+ * The pages are zeroed so that nothing stale can ever be read back.
+ *
+ * Return: 0 or a negative errno (-ENOMEM).
+ */
+int cbm_ring_init(struct cbm_ring *ring, unsigned long size, gfp_t gfp)
+{
+	unsigned long nr_pages = size >> PAGE_SHIFT;
+	unsigned long i;
+
+	if (WARN_ON_ONCE(!is_power_of_2(size) || size < PAGE_SIZE))
+		return -EINVAL;
+
+	ring->pages = kvmalloc_array(2 * nr_pages, sizeof(*ring->pages),
+				     gfp | __GFP_NOWARN);
+	if (!ring->pages)
+		return -ENOMEM;
+
+	for (i = 0; i < nr_pages; i++) {
+		ring->pages[i] = alloc_page(gfp | __GFP_ZERO | __GFP_NOWARN);
+		if (!ring->pages[i])
+			goto err_free_pages;
+		ring->pages[nr_pages + i] = ring->pages[i];
+	}
+
+	ring->data = vmap(ring->pages, 2 * nr_pages, VM_MAP, PAGE_KERNEL);
+	if (!ring->data)
+		goto err_free_pages;
+
+	ring->size = size;
+	ring->head = 0;
+	ring->tail = 0;
+	ring->first_seq = 0;
+	ring->next_seq = 0;
+	return 0;
+
+err_free_pages:
+	while (i--)
+		__free_page(ring->pages[i]);
+	kvfree(ring->pages);
+	ring->pages = NULL;
+	return -ENOMEM;
+}
+
+/**
+ * cbm_ring_destroy() - unmap and free a ring set up by cbm_ring_init()
+ * @ring: the ring
+ */
+void cbm_ring_destroy(struct cbm_ring *ring)
+{
+	unsigned long nr_pages = ring->size >> PAGE_SHIFT;
+	unsigned long i;
+
+	vunmap(ring->data);
+	for (i = 0; i < nr_pages; i++)
+		__free_page(ring->pages[i]);
+	kvfree(ring->pages);
+	ring->data = NULL;
+	ring->pages = NULL;
+}
+
+/**
+ * cbm_ring_reserve() - place for a new record at the head
+ * @ring: the ring
+ * @len: payload length
+ *
+ * The caller has made room: @ring->size - cbm_ring_used() is at least
+ * CBM_RECORD_SPACE(@len). The record is not visible until
+ * cbm_ring_commit(); the caller fills the header fields it owns (all but
+ * @seq and @len) and the payload in between.
+ *
+ * Return: the record, with @len and @hdr_len set.
+ */
+struct cbm_record *cbm_ring_reserve(struct cbm_ring *ring, u32 len)
+{
+	struct cbm_record *rec = cbm_ring_rec(ring, ring->head);
+
+	WARN_ON_ONCE(ring->size - cbm_ring_used(ring) < CBM_RECORD_SPACE(len));
+	rec->hdr_len = sizeof(*rec);
+	rec->len = len;
+	return rec;
+}
+
+/**
+ * cbm_ring_commit() - make a reserved record the newest one
+ * @ring: the ring
+ * @rec: the record returned by the last cbm_ring_reserve()
+ *
+ * Stamps the record with the next sequence number.
+ */
+void cbm_ring_commit(struct cbm_ring *ring, struct cbm_record *rec)
+{
+	rec->seq = ring->next_seq;
+	ring->head += CBM_RECORD_SPACE(rec->len);
+	/* Lockless waiters in cbm_ring_next_seq() only need a fresh value */
+	WRITE_ONCE(ring->next_seq, ring->next_seq + 1);
+}
+
+/**
+ * cbm_ring_evict() - drop the oldest record
+ * @ring: a ring holding at least one record
+ *
+ * Return: bytes freed.
+ */
+u64 cbm_ring_evict(struct cbm_ring *ring)
+{
+	u64 space = CBM_RECORD_SPACE(cbm_ring_rec(ring, ring->tail)->len);
+
+	ring->tail += space;
+	ring->first_seq++;
+	return space;
+}
+
+/**
+ * cbm_ring_pos() - position of a record by sequence number
+ * @ring: the ring
+ * @seq: a sequence number from @ring->first_seq to @ring->next_seq (the
+ *       latter gives @ring->head)
+ * @hint_seq: a stored sequence number whose position is known, or any value
+ *            outside the stored range
+ * @hint_pos: the position of @hint_seq
+ *
+ * Records have variable sizes, so this walks forward from the oldest
+ * record or from the hint, whichever is closer below @seq.
+ *
+ * Return: the position of @seq.
+ */
+u64 cbm_ring_pos(const struct cbm_ring *ring, u64 seq, u64 hint_seq,
+		 u64 hint_pos)
+{
+	u64 cur = ring->first_seq;
+	u64 pos = ring->tail;
+
+	if (seq == ring->next_seq)
+		return ring->head;
+	if (hint_seq >= ring->first_seq && hint_seq <= seq) {
+		cur = hint_seq;
+		pos = hint_pos;
+	}
+	for (; cur < seq; cur++)
+		pos += CBM_RECORD_SPACE(cbm_ring_rec(ring, pos)->len);
+	return pos;
+}

@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * cbm - conversation buffer memory: ordered, windowed message logs kept in
+ * kernel memory behind /dev/cbm.
+ *
+ * This header is the single source of truth for the cbm ABI.
+ */
+#ifndef _UAPI_LINUX_CBM_H
+#define _UAPI_LINUX_CBM_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+/**
+ * DOC: Overview
+ *
+ * ``/dev/cbm`` keeps *conversations*: append-only logs of *messages* in a
+ * bounded ring of kernel memory. One write() appends one message (writev()
+ * gathers its vectors into one message, as on a SOCK_SEQPACKET socket); the
+ * kernel stamps each message with a header (struct cbm_record) carrying a
+ * sequence number, a CLOCK_REALTIME timestamp, the sender's tgid and
+ * effective uid, a role and flags.
+ *
+ * Every open file description has its own read cursor, so many readers each
+ * see every message (log semantics, like ``/dev/kmsg``). A new file starts
+ * reading at the oldest message still stored. read() returns one message per
+ * call, in one of two formats chosen per file with %CBM_IOC_SET_CONFIG:
+ *
+ * - payload format (the default): the payload bytes only, so ``cat`` and
+ *   ``echo`` work;
+ * - record format (%CBM_FD_RECORDS): a struct cbm_record followed by the
+ *   payload.
+ *
+ * A file that is never bound with %CBM_IOC_BIND uses the conversation named
+ * ``default``, created when the module is loaded. The first operation that
+ * needs a conversation (read, write, poll, lseek, %CBM_IOC_SEND,
+ * %CBM_IOC_INFO, %CBM_IOC_READER_INFO, ``FIONREAD``) binds an unbound file
+ * to ``default``; after that %CBM_IOC_BIND fails with ``EBUSY``.
+ */
+
+/**
+ * DOC: Reading
+ *
+ * read() returns exactly one record. If the buffer is smaller than the
+ * record, read() fails with ``EMSGSIZE`` and consumes nothing; ``FIONREAD``
+ * and &cbm_reader_info.next_len give the size needed. When the cursor
+ * reaches the newest message, a blocking read() waits for the next one (a
+ * signal interrupts it with ``EINTR``, or restarts it under ``SA_RESTART``)
+ * and a non-blocking read() fails with ``EAGAIN``. Once the conversation is
+ * unlinked and drained, read() returns 0.
+ *
+ * In a lossy conversation a writer evicts the oldest messages to make room.
+ * A reader whose cursor pointed at an evicted message is told once, then
+ * resumes at the oldest message still stored:
+ *
+ * - in payload format read() fails with ``EPIPE`` once (as ``/dev/kmsg``);
+ * - in record format read() returns a record of type %CBM_RECORD_GAP whose
+ *   @seq is the first lost sequence number and @lost the number of lost
+ *   messages (as perf's ``LOST`` record).
+ *
+ * The exact number of lost messages is always available through
+ * %CBM_IOC_READER_INFO. Nothing is ever lost silently.
+ *
+ * lseek() moves the cursor by sequence number: ``SEEK_SET`` to a sequence
+ * number, ``SEEK_CUR`` relative to the cursor, ``SEEK_END`` relative to the
+ * sequence number the next message will get (so ``lseek(fd, -N, SEEK_END)``
+ * positions at the last N messages). A target older than the oldest stored
+ * message is clamped to the oldest one, without a gap; a target after the
+ * newest message, a negative ``SEEK_SET`` target or an unknown whence fail
+ * with ``EINVAL``. lseek() drops a pending gap (it is not counted as
+ * lost) and returns the new cursor. lseek() on a file that cannot read
+ * fails with ``EBADF``. pread() and pwrite() fail with ``ESPIPE``.
+ */
+
+/**
+ * DOC: Overflow policy
+ *
+ * A conversation is *lossy* (the default) or *lossless*
+ * (%CBM_CONV_LOSSLESS, chosen at creation). In a lossless conversation a
+ * message is not evicted until every lossless reader has read it. Every
+ * file bound to a lossless conversation and opened for reading is a
+ * lossless reader unless it sets %CBM_FD_LOSSY. A writer that needs room
+ * held by a lossless reader blocks (interruptibly), or fails with
+ * ``EAGAIN`` if the file is non-blocking. A message that can never fit
+ * (larger than the capacity allows) fails with ``EMSGSIZE``.
+ */
+
+/**
+ * DOC: poll
+ *
+ * - ``EPOLLIN``: this file has unread messages (or an unreported gap).
+ * - ``EPOLLOUT``: a write of the largest message the conversation accepts
+ *   would not block (always true in a lossy conversation).
+ * - ``EPOLLHUP``: the conversation was unlinked. Writes then fail with
+ *   ``EPIPE``; readers drain what is left, then read() returns 0.
+ */
+
+/**
+ * DOC: Errors
+ *
+ * ============ ===========================================================
+ * errno        meaning
+ * ============ ===========================================================
+ * EACCES       the conversation's owner, group and mode deny the access
+ *              the file was opened with (checked as for mq_open()); or
+ *              %CBM_IOC_UNLINK by a caller that is neither the owner nor
+ *              has ``CAP_SYS_ADMIN``
+ * EAGAIN       non-blocking read with nothing to read; non-blocking write
+ *              to a lossless conversation that is full
+ * EBADF        read, lseek, ``FIONREAD`` or %CBM_IOC_READER_INFO on a file
+ *              opened write-only; write or %CBM_IOC_SEND on a file opened
+ *              read-only
+ * EBUSY        %CBM_IOC_BIND on a file that is already bound (explicitly
+ *              or implicitly to ``default``); %CBM_IOC_UNLINK of
+ *              ``default``
+ * EEXIST       %CBM_IOC_BIND with %CBM_BIND_CREATE | %CBM_BIND_EXCL and
+ *              the name exists
+ * EFAULT       a pointer (the ioctl argument, &cbm_send.data, the
+ *              read/write buffer) is not accessible
+ * EINVAL       unknown flags or role, a non-zero reserved field, a
+ *              malformed name, a struct size smaller than the first
+ *              published version, an impossible flag combination, a seek
+ *              target after the newest message or an unknown whence
+ * E2BIG        an ioctl struct larger than the kernel knows, whose unknown
+ *              tail is not zero; a capacity above the ``max_capacity``
+ *              module parameter
+ * EMSGSIZE     a message larger than ``max_msg_size`` or than the
+ *              conversation can ever hold; a read buffer smaller than the
+ *              next record
+ * EINTR        a blocking read or write was interrupted by a signal
+ * ENOENT       %CBM_IOC_BIND without %CBM_BIND_CREATE, or
+ *              %CBM_IOC_UNLINK, of a name that does not exist
+ * ENOMEM       the ring could not be allocated (memory or memory cgroup)
+ * ENOSPC       creating a conversation beyond ``max_conversations``
+ * ENOTTY       an unknown ioctl
+ * EPIPE        payload-format read after messages were lost (reported
+ *              once); write to an unlinked conversation
+ * ESPIPE       pread() or pwrite()
+ * ============ ===========================================================
+ */
+
+/*
+ * Each stored message occupies CBM_RECORD_SPACE(len) bytes of the
+ * conversation's capacity: its header and payload, padded to
+ * CBM_RECORD_ALIGN bytes.
+ */
+#define CBM_RECORD_ALIGN	8
+#define CBM_RECORD_SPACE(len) \
+	((sizeof(struct cbm_record) + (len) + CBM_RECORD_ALIGN - 1) & \
+	 ~(__u64)(CBM_RECORD_ALIGN - 1))
+
+/* ioctl type byte, commands 0x40-0x5f (0x00-0x1f belong to another user) */
+#define CBM_IOC_MAGIC		0xCB
+
+/* Name of the conversation used by files that are never bound */
+#define CBM_DEFAULT_NAME	"default"
+
+/*
+ * Bytes in a conversation name including the terminating NUL. A name is 1
+ * to CBM_NAME_MAX - 1 characters from [A-Za-z0-9_.-] and does not start
+ * with '.' or '-'.
+ */
+#define CBM_NAME_MAX		64
+
+/**
+ * enum cbm_role - who a message is from, as LLM chat APIs count it
+ * @CBM_ROLE_OTHER: none of the roles below
+ * @CBM_ROLE_SYSTEM: system prompt or instructions
+ * @CBM_ROLE_USER: the user; the default role of write()
+ * @CBM_ROLE_ASSISTANT: the model
+ * @CBM_ROLE_TOOL: a tool's result
+ * @__CBM_ROLE_MAX: number of roles; any value at or above it is invalid
+ */
+enum cbm_role {
+	CBM_ROLE_OTHER		= 0,
+	CBM_ROLE_SYSTEM		= 1,
+	CBM_ROLE_USER		= 2,
+	CBM_ROLE_ASSISTANT	= 3,
+	CBM_ROLE_TOOL		= 4,
+	__CBM_ROLE_MAX,
+};
+
+/**
+ * enum cbm_record_type - what a struct cbm_record describes
+ * @CBM_RECORD_MSG: a message; the payload follows the header
+ * @CBM_RECORD_GAP: messages this reader lost to eviction; no payload
+ */
+enum cbm_record_type {
+	CBM_RECORD_MSG		= 1,
+	CBM_RECORD_GAP		= 2,
+};
+
+/*
+ * Message flags. The low 16 bits are defined by the kernel (none yet: any
+ * set bit fails with EINVAL); the high 16 bits belong to the application
+ * and are stored and returned unchanged.
+ */
+#define CBM_MSG_KERNEL_MASK	0x0000ffffU
+#define CBM_MSG_APP_MASK	0xffff0000U
+
+/**
+ * struct cbm_record - header of a record returned by a record-format read
+ * @hdr_len: size of this header in bytes; the payload starts at this offset.
+ *           Later kernels may append fields, so skip @hdr_len bytes rather
+ *           than sizeof(struct cbm_record).
+ * @type: an enum cbm_record_type
+ * @len: payload length in bytes (0 for %CBM_RECORD_GAP)
+ * @seq: %CBM_RECORD_MSG: the message's sequence number, unique and
+ *       increasing per conversation, starting at 0, never reused.
+ *       %CBM_RECORD_GAP: the first lost sequence number.
+ * @ts_ns: CLOCK_REALTIME in nanoseconds when the message was appended
+ *         (0 for %CBM_RECORD_GAP)
+ * @lost: %CBM_RECORD_GAP: number of messages lost, @seq to @seq + @lost - 1;
+ *        0 for %CBM_RECORD_MSG
+ * @pid: the sender's thread-group id as seen from the reader's pid
+ *       namespace. A reader in the initial pid namespace gets the number
+ *       the kernel recorded; a reader in another one gets it translated at
+ *       the time of the read, 0 if the sender is not visible there or has
+ *       exited (see Documentation/userspace-api.rst)
+ * @uid: the sender's effective uid in the reader's user namespace, the
+ *       overflow uid if it has no mapping there
+ * @flags: message flags (%CBM_MSG_APP_MASK bits as sent)
+ * @role: an enum cbm_role
+ * @__reserved: zero
+ *
+ * The kernel sets every field; a writer cannot forge @seq, @ts_ns, @pid or
+ * @uid.
+ */
+struct cbm_record {
+	__u16 hdr_len;
+	__u16 type;
+	__u32 len;
+	__aligned_u64 seq;
+	__aligned_u64 ts_ns;
+	__aligned_u64 lost;
+	__u32 pid;
+	__u32 uid;
+	__u32 flags;
+	__u8 role;
+	__u8 __reserved[3];
+};
+
+/*
+ * Conversation flags (struct cbm_info.flags). CBM_CONV_LOSSLESS may be
+ * requested at creation (struct cbm_bind.conv_flags); the others report
+ * state.
+ */
+#define CBM_CONV_LOSSLESS	0x1U
+#define CBM_CONV_ANON		0x100U
+#define CBM_CONV_UNLINKED	0x200U
+#define CBM_CONV_DEFAULT	0x400U
+
+/* struct cbm_bind.flags */
+#define CBM_BIND_CREATE		0x1U
+#define CBM_BIND_EXCL		0x2U
+#define CBM_BIND_ANON		0x4U
+
+/**
+ * struct cbm_bind - argument of %CBM_IOC_BIND
+ * @size: sizeof(struct cbm_bind)
+ * @flags: 0 to attach to an existing named conversation;
+ *         %CBM_BIND_CREATE to create it if it does not exist, adding
+ *         %CBM_BIND_EXCL to fail with ``EEXIST`` if it does (as O_CREAT and
+ *         O_EXCL for mq_open()); %CBM_BIND_ANON alone to create an anonymous
+ *         conversation that lives as long as a file refers to it (@name
+ *         must be empty)
+ * @mode: permission bits (0777 at most) of a conversation this call
+ *        creates, checked against the caller as for mq_open(); the umask
+ *        does not apply. Ignored when attaching.
+ * @conv_flags: %CBM_CONV_LOSSLESS or 0, for a conversation this call
+ *              creates; ignored when attaching
+ * @capacity: ring size in bytes for a conversation this call creates; 0
+ *            selects the ``default_capacity`` module parameter. Rounded up
+ *            to a power of two of at least one page. Ignored when attaching.
+ * @name: NUL-terminated conversation name (see %CBM_NAME_MAX)
+ *
+ * The owner of a new conversation is the caller's effective uid and gid.
+ * Attaching checks read permission if the file was opened for reading and
+ * write permission if it was opened for writing.
+ */
+struct cbm_bind {
+	__u32 size;
+	__u32 flags;
+	__u32 mode;
+	__u32 conv_flags;
+	__aligned_u64 capacity;
+	char name[CBM_NAME_MAX];
+};
+
+/**
+ * struct cbm_unlink - argument of %CBM_IOC_UNLINK
+ * @size: sizeof(struct cbm_unlink)
+ * @flags: must be 0
+ * @name: NUL-terminated name of the conversation to remove
+ *
+ * The name disappears at once; files bound to the conversation keep it
+ * until they are closed, see ``EPOLLHUP``. Only the owner or a caller with
+ * ``CAP_SYS_ADMIN`` may unlink.
+ */
+struct cbm_unlink {
+	__u32 size;
+	__u32 flags;
+	char name[CBM_NAME_MAX];
+};
+
+/**
+ * struct cbm_send - argument of %CBM_IOC_SEND
+ * @size: sizeof(struct cbm_send)
+ * @flags: message flags; only %CBM_MSG_APP_MASK bits may be set
+ * @role: an enum cbm_role
+ * @len: payload length in bytes
+ * @data: pointer to the payload
+ * @seq: out: sequence number given to the message
+ *
+ * Appends one message with an explicit role and flags. It blocks, fails or
+ * evicts exactly as write() does.
+ */
+struct cbm_send {
+	__u32 size;
+	__u32 flags;
+	__u32 role;
+	__u32 len;
+	__aligned_u64 data;
+	__aligned_u64 seq;
+};
+
+/* struct cbm_fd_config.flags */
+#define CBM_FD_RECORDS		0x1U
+#define CBM_FD_LOSSY		0x2U
+
+/**
+ * struct cbm_fd_config - per-file settings, %CBM_IOC_SET_CONFIG and
+ * %CBM_IOC_GET_CONFIG
+ * @size: sizeof(struct cbm_fd_config)
+ * @flags: %CBM_FD_RECORDS: read() returns struct cbm_record + payload.
+ *         %CBM_FD_LOSSY: this reader does not hold back eviction in a
+ *         lossless conversation (it sees gaps instead).
+ * @role: role of messages appended with write(), an enum cbm_role;
+ *        %CBM_ROLE_USER for a new file
+ * @__reserved: must be 0
+ *
+ * The settings belong to the open file description, not to the
+ * conversation, and may be changed at any time, bound or not.
+ */
+struct cbm_fd_config {
+	__u32 size;
+	__u32 flags;
+	__u32 role;
+	__u32 __reserved;
+};
+
+/**
+ * struct cbm_info - conversation state, %CBM_IOC_INFO
+ * @size: in: the size of the caller's struct; the kernel fills that many
+ *        bytes (zeroing what it does not know)
+ * @flags: CBM_CONV_* flags
+ * @capacity: ring size in bytes
+ * @used: bytes of the ring in use, headers and padding included
+ * @first_seq: sequence number of the oldest stored message
+ * @next_seq: sequence number the next message will get; the newest stored
+ *            message is @next_seq - 1 when @msgs is not 0
+ * @msgs: number of stored messages
+ * @evicted: messages evicted since creation
+ * @readers: files bound to the conversation and opened for reading
+ * @uid: owner's uid in the caller's user namespace
+ * @gid: owner's gid in the caller's user namespace
+ * @mode: permission bits
+ * @max_msg_size: largest payload a message may have now, the smaller of
+ *                the ``max_msg_size`` module parameter and what the
+ *                capacity can hold
+ * @__reserved: zero
+ * @name: the name, empty for an anonymous conversation
+ */
+struct cbm_info {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 capacity;
+	__aligned_u64 used;
+	__aligned_u64 first_seq;
+	__aligned_u64 next_seq;
+	__aligned_u64 msgs;
+	__aligned_u64 evicted;
+	__u32 readers;
+	__u32 uid;
+	__u32 gid;
+	__u32 mode;
+	__u32 max_msg_size;
+	__u32 __reserved;
+	char name[CBM_NAME_MAX];
+};
+
+/* struct cbm_reader_info.flags */
+#define CBM_READER_LOSSLESS	0x1U
+
+/**
+ * struct cbm_reader_info - this file's reader state, %CBM_IOC_READER_INFO
+ * @size: in: the size of the caller's struct; the kernel fills that many
+ *        bytes (zeroing what it does not know)
+ * @flags: %CBM_READER_LOSSLESS if this file holds back eviction
+ * @cursor: sequence number the next read() returns (or the first lost one
+ *          while a gap is pending)
+ * @lost: messages this file has lost to eviction since it was bound,
+ *        including a gap not yet reported by read()
+ * @gap: messages lost and not yet reported by read()
+ * @unread: stored messages after the cursor
+ * @next_len: bytes the next read() in this file's format returns, 0 when
+ *            there is nothing to read
+ * @__reserved: zero
+ */
+struct cbm_reader_info {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 cursor;
+	__aligned_u64 lost;
+	__aligned_u64 gap;
+	__aligned_u64 unread;
+	__u32 next_len;
+	__u32 __reserved;
+};
+
+/*
+ * Every argument starts with its own size (the kernel accepts older,
+ * shorter versions and newer, longer ones whose unknown tail is zero), so
+ * the command numbers do not encode a size.
+ */
+enum {
+	CBM_CMD_BIND = 0x40,
+	CBM_CMD_UNLINK,
+	CBM_CMD_SEND,
+	CBM_CMD_SET_CONFIG,
+	CBM_CMD_GET_CONFIG,
+	CBM_CMD_INFO,
+	CBM_CMD_READER_INFO,
+};
+
+#define CBM_IOC_BIND		_IO(CBM_IOC_MAGIC, CBM_CMD_BIND)
+#define CBM_IOC_UNLINK		_IO(CBM_IOC_MAGIC, CBM_CMD_UNLINK)
+#define CBM_IOC_SEND		_IO(CBM_IOC_MAGIC, CBM_CMD_SEND)
+#define CBM_IOC_SET_CONFIG	_IO(CBM_IOC_MAGIC, CBM_CMD_SET_CONFIG)
+#define CBM_IOC_GET_CONFIG	_IO(CBM_IOC_MAGIC, CBM_CMD_GET_CONFIG)
+#define CBM_IOC_INFO		_IO(CBM_IOC_MAGIC, CBM_CMD_INFO)
+#define CBM_IOC_READER_INFO	_IO(CBM_IOC_MAGIC, CBM_CMD_READER_INFO)
+
+#endif /* _UAPI_LINUX_CBM_H */
