@@ -692,7 +692,7 @@ out_unlock:
  *          sequence number)
  *
  * A target older than the oldest stored message is clamped to it; a
- * pending gap is dropped.
+ * pending gap is dropped, its messages counted as lost.
  *
  * Return: the new cursor or -EINVAL (bad @whence, negative SEEK_SET, a
  * target after the newest message).
@@ -728,6 +728,8 @@ loff_t cbm_conv_seek(struct cbm_conv *conv, struct cbm_reader *reader,
 	}
 	if (target < (s64)ring->first_seq)
 		target = ring->first_seq;
+	if (reader->seq < ring->first_seq)
+		reader->lost += ring->first_seq - reader->seq;
 
 	reader->pos = cbm_ring_pos(ring, target, reader->seq, reader->pos);
 	reader->seq = target;

@@ -39,7 +39,9 @@ int cbm_ring_init(struct cbm_ring *ring, unsigned long size, gfp_t gfp)
 		return -ENOMEM;
 
 	for (i = 0; i < nr_pages; i++) {
-		ring->pages[i] = alloc_page(gfp | __GFP_ZERO | __GFP_NOWARN);
+		/* A ring too big for memory fails instead of waking the OOM killer */
+		ring->pages[i] = alloc_page(gfp | __GFP_ZERO | __GFP_NOWARN |
+					    __GFP_RETRY_MAYFAIL);
 		if (!ring->pages[i])
 			goto err_free_pages;
 		ring->pages[nr_pages + i] = ring->pages[i];

@@ -64,11 +64,14 @@
  * lseek() moves the cursor by sequence number: ``SEEK_SET`` to a sequence
  * number, ``SEEK_CUR`` relative to the cursor, ``SEEK_END`` relative to the
  * sequence number the next message will get (so ``lseek(fd, -N, SEEK_END)``
- * positions at the last N messages). A target older than the oldest stored
+ * positions at the last N messages). Valid targets run from the oldest
+ * stored message to &cbm_info.next_seq (just after the newest one). A
+ * target older than the oldest stored
  * message is clamped to the oldest one, without a gap; a target after the
  * newest message, a negative ``SEEK_SET`` target or an unknown whence fail
- * with ``EINVAL``. lseek() drops a pending gap (it is not counted as
- * lost) and returns the new cursor. lseek() on a file that cannot read
+ * with ``EINVAL``. lseek() drops a pending gap (its messages are
+ * counted in &cbm_reader_info.lost but not reported by read()) and returns
+ * the new cursor. lseek() on a file that cannot read
  * fails with ``EBADF``. pread() and pwrite() fail with ``ESPIPE``.
  */
 
@@ -93,6 +96,8 @@
  *   would not block (always true in a lossy conversation).
  * - ``EPOLLHUP``: the conversation was unlinked. Writes then fail with
  *   ``EPIPE``; readers drain what is left, then read() returns 0.
+ * - ``EPOLLERR``: an unbound file could not be bound to ``default`` (its
+ *   mode denies the file's access).
  */
 
 /**
@@ -261,21 +266,27 @@ struct cbm_record {
  * @flags: 0 to attach to an existing named conversation;
  *         %CBM_BIND_CREATE to create it if it does not exist, adding
  *         %CBM_BIND_EXCL to fail with ``EEXIST`` if it does (as O_CREAT and
- *         O_EXCL for mq_open()); %CBM_BIND_ANON alone to create an anonymous
- *         conversation that lives as long as a file refers to it (@name
- *         must be empty)
+ *         O_EXCL for mq_open(); %CBM_BIND_EXCL without %CBM_BIND_CREATE is
+ *         ``EINVAL``); %CBM_BIND_ANON alone to create an anonymous
+ *         conversation (@name must be empty). Nobody can attach to an
+ *         anonymous conversation later: it belongs to this one open file
+ *         description and its single cursor, shared by whoever shares the
+ *         file (fork(), SCM_RIGHTS), and is freed when the file is closed.
  * @mode: permission bits (0777 at most) of a conversation this call
- *        creates, checked against the caller as for mq_open(); the umask
- *        does not apply. Ignored when attaching.
+ *        creates; the umask does not apply, and the creating file is bound
+ *        whatever the mode, as with mq_open(). Unused when attaching, but
+ *        still validated.
  * @conv_flags: %CBM_CONV_LOSSLESS or 0, for a conversation this call
- *              creates; ignored when attaching
+ *              creates; unused when attaching, but still validated
  * @capacity: ring size in bytes for a conversation this call creates; 0
  *            selects the ``default_capacity`` module parameter. Rounded up
- *            to a power of two of at least one page. Ignored when attaching.
+ *            to a power of two of at least one page; the rounded size must
+ *            not exceed ``max_capacity``. Unused when attaching.
  * @name: NUL-terminated conversation name (see %CBM_NAME_MAX)
  *
- * The owner of a new conversation is the caller's effective uid and gid.
- * Attaching checks read permission if the file was opened for reading and
+ * Names form one namespace for the whole machine. The owner of a new
+ * conversation is the caller's filesystem uid and gid (normally its
+ * effective ones). Attaching checks read permission if the file was opened for reading and
  * write permission if it was opened for writing.
  */
 struct cbm_bind {
@@ -331,7 +342,9 @@ struct cbm_send {
 /**
  * struct cbm_fd_config - per-file settings, %CBM_IOC_SET_CONFIG and
  * %CBM_IOC_GET_CONFIG
- * @size: sizeof(struct cbm_fd_config)
+ * @size: sizeof(struct cbm_fd_config); for %CBM_IOC_GET_CONFIG the kernel
+ *        fills that many bytes (zeroing what it does not know) and reads
+ *        nothing else
  * @flags: %CBM_FD_RECORDS: read() returns struct cbm_record + payload.
  *         %CBM_FD_LOSSY: this reader does not hold back eviction in a
  *         lossless conversation (it sees gaps instead).
