@@ -1,0 +1,93 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Top-level targets. The module itself is built by kbuild from ./Kbuild.
+#
+#   make [all]       cbm.ko, userspace/ and selftests/
+#   make check       every test: host suites, then the selftests in a QEMU VM;
+#                    T='entry...' runs only the selected run_list entries
+#   make demo        the userspace demo in the VM
+#   make vm-shell    an interactive shell in the VM with cbm.ko loaded
+#   make checkpatch  checkpatch.pl --strict over the module and the uapi header
+#   make deps        install the Debian packages all this needs
+#   make fetch       cache the guest kernel and a few kernel-tree files
+#
+# W=1, C=1 (sparse) and V=1 go to kbuild for the module only.
+# Documentation/testing.rst describes the VM harness.
+
+# Debian's kernel ABI name; it changes when Debian updates the kernel.
+KVER := 6.1.0-56-amd64
+KDIR ?= /lib/modules/$(KVER)/build
+CBM_CACHE ?= $(HOME)/.cache/cbm
+export KVER CBM_CACHE
+
+KSRC := $(CBM_CACHE)/src/linux-source-6.1
+KSFT_DIR := $(KSRC)/tools/testing/selftests
+# Scripts run through bash, as kbuild runs its own through $(CONFIG_SHELL),
+# so they work even where the executable bit got lost.
+VM := selftests/vm
+BUILD := build
+
+DEB_PACKAGES := build-essential gcc make linux-headers-$(KVER) \
+	linux-source-6.1 qemu-system-x86 busybox-static cpio sparse kmod \
+	xz-utils libnl-3-dev libnl-genl-3-dev perl
+
+# Command-line variables reach every sub-make through MAKEFLAGS and the
+# environment. W= and C= mean something only to kbuild, and kbuild honours
+# them only when they come from its command line, so they are handed to it
+# explicitly and kept away from the userspace and selftests builds.
+MAKEOVERRIDES := $(filter-out W=% C=%,$(MAKEOVERRIDES))
+unexport W C
+KBUILD_ARGS := $(if $(W),W=$(W)) $(if $(C),C=$(C))
+
+CHECKPATCH_FILES = $(sort $(wildcard module/*.[ch])) uapi/linux/cbm.h
+
+.PHONY: all modules userspace selftests deps fetch check demo vm-shell \
+	checkpatch clean
+
+all: modules userspace selftests
+
+deps:
+	@bash $(VM)/deps.sh $(DEB_PACKAGES)
+
+fetch: deps
+	@bash $(VM)/fetch.sh
+
+modules: deps
+	$(MAKE) -C $(KDIR) M=$(CURDIR) $(KBUILD_ARGS) modules
+
+userspace: deps
+	$(MAKE) -C userspace
+
+selftests: fetch
+	$(MAKE) -C selftests KSFT_DIR=$(KSFT_DIR)
+
+# userspace/ too: check is what CI runs, and a build that breaks must fail it.
+check: modules userspace selftests fetch
+	@bash $(VM)/check.sh
+
+demo: modules userspace fetch
+	@mkdir -p $(BUILD)
+	@bash $(VM)/mkinitramfs.sh -o $(BUILD)/initramfs-demo.cpio.gz -k cbm.ko \
+		-b userspace/demo/cbm-demo
+	@bash $(VM)/qemu.sh demo $(BUILD)/initramfs-demo.cpio.gz
+
+vm-shell: modules userspace selftests fetch
+	@mkdir -p $(BUILD)
+	@bash $(VM)/mkinitramfs.sh -o $(BUILD)/initramfs-shell.cpio.gz -k cbm.ko \
+		-s selftests -l selftests/run_list -b userspace/demo/cbm-demo
+	@bash $(VM)/qemu.sh shell $(BUILD)/initramfs-shell.cpio.gz
+
+checkpatch: fetch
+	@mkdir -p $(BUILD)
+	@perl $(KSRC)/scripts/checkpatch.pl --strict --no-tree -f \
+		$(CHECKPATCH_FILES) >$(BUILD)/checkpatch.log 2>&1; \
+	rc=$$?; cat $(BUILD)/checkpatch.log; \
+	if [ $$rc -ne 0 ] || grep -qE '^(ERROR|WARNING|CHECK):' \
+		$(BUILD)/checkpatch.log; then exit 1; fi
+
+clean:
+	if [ -d $(KDIR) ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) clean; fi
+	for dir in userspace selftests; do \
+		if [ -f $$dir/Makefile ]; then $(MAKE) -C $$dir clean || exit; fi; \
+	done
+	rm -rf $(BUILD)

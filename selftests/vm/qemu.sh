@@ -1,0 +1,112 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Boot the cached Debian kernel with an initramfs from mkinitramfs.sh in
+# QEMU. MODE is the guest /init's cbmvm= word:
+#
+#   check  console to OUTDIR/console.log, the guest's TAP channel (its
+#          /dev/ttyS1) to OUTDIR/tap.log; only the "cbmvm:" progress lines
+#          of the console reach the terminal
+#   demo   console on the terminal and in OUTDIR/demo.log, kernel quiet;
+#          fails unless the demo exited with status 0
+#   shell  interactive console on the terminal, no time limit
+#
+# In demo and shell, Ctrl-A X stops QEMU and Ctrl-A C reaches its monitor.
+#
+# Usage: qemu.sh check|demo|shell INITRD [OUTDIR]
+#
+# Environment: KVER (set by the top-level Makefile), CBM_CACHE (default
+# ~/.cache/cbm), CBM_KVM=1 to use KVM instead of TCG, CBM_VM_TIMEOUT (seconds
+# for the whole check or demo run, default 1500), CBM_TEST_TIMEOUT (seconds
+# for one check entry, default 600), CBM_APPEND (more kernel command line).
+set -euo pipefail
+
+usage() {
+	sed -n 's/^# \{0,1\}//; /^Usage:/,/^$/p' "$0" >&2
+	exit 2
+}
+
+[ $# -ge 2 ] || usage
+mode=$1 initrd=$2
+outdir=${3:-$(dirname "$initrd")}
+: "${KVER:?KVER is set by the top-level Makefile}"
+kernel=${CBM_CACHE:-$HOME/.cache/cbm}/kernel/$KVER/vmlinux
+vm_timeout=${CBM_VM_TIMEOUT:-1500}
+test_timeout=${CBM_TEST_TIMEOUT:-600}
+
+if [ ! -f "$kernel" ]; then
+	echo "qemu: $kernel missing (run make fetch)" >&2
+	exit 1
+fi
+
+# KVM boots hang on the machines this project is developed and tested on,
+# so TCG is the default; multi-threaded TCG gives each vCPU a host thread.
+if [ "${CBM_KVM:-0}" = 1 ]; then
+	accel=(-accel kvm -cpu host)
+else
+	accel=(-accel "tcg,thread=multi" -cpu max)
+fi
+# panic=-1 reboots at once on a panic and -no-reboot turns that reboot into
+# QEMU's exit, so a crashed guest ends the run instead of hanging.
+# "-display none" and an explicit -serial do what -nographic does, without
+# the SeaBIOS serial console that -nographic turns on, which resets and
+# clears the terminal.
+qemu=(qemu-system-x86_64 "${accel[@]}" -smp 2 -m 1024 -nic none
+      -display none -no-reboot -kernel "$kernel" -initrd "$initrd")
+append="console=ttyS0 panic=-1 cbmvm=$mode"
+
+case $mode in
+check)
+	console=$outdir/console.log
+	tap=$outdir/tap.log
+	rm -f "$console" "$tap"
+	# No "quiet": WARN() and friends print at KERN_WARNING and must reach
+	# the console log the host scans.
+	append+=" loglevel=7 cbmvm_timeout=$test_timeout ${CBM_APPEND:-}"
+	timeout -k 10 "$vm_timeout" "${qemu[@]}" -monitor none \
+		-serial "file:$console" \
+		-chardev "file,id=tap,path=$tap" \
+		-device isa-serial,chardev=tap \
+		-append "$append" </dev/null &
+	vm=$!
+	# timeout(1) runs QEMU in a process group of its own, out of reach
+	# of the terminal's Ctrl-C: stop it when this script stops.
+	trap 'kill $vm 2>/dev/null || :' EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	start=$SECONDS
+	tail -s 0.2 -n +1 -F --pid=$vm "$console" 2>/dev/null |
+		sed -u -n -e 's/\r$//' -e 's/^cbmvm: /  /p' &
+	progress=$!
+	status=0
+	wait $vm || status=$?
+	wait $progress || :
+	trap - EXIT
+	if [ $status -eq 124 ]; then
+		echo "qemu: stopped after the $vm_timeout s time limit (CBM_VM_TIMEOUT)"
+	elif [ $status -ne 0 ]; then
+		echo "qemu: exit status $status"
+	fi
+	echo "qemu: $((SECONDS - start)) s; console in $console, TAP in $tap"
+	;;
+demo)
+	log=$outdir/demo.log
+	append+=" quiet ${CBM_APPEND:-}"
+	# --foreground keeps QEMU in the terminal's process group so it may
+	# read the terminal. Ctrl-A X quits (mon: multiplexes the monitor).
+	timeout --foreground -k 10 "$vm_timeout" "${qemu[@]}" \
+		-serial mon:stdio -append "$append" | tee "$log"
+	grep -q '^cbmvm: demo exited with status 0' "$log"
+	;;
+shell)
+	if [ -t 0 ] && size=$(stty size 2>/dev/null); then
+		append+=" cbmvm_rows=${size% *} cbmvm_cols=${size#* }"
+	fi
+	# Warnings (level 4) and worse still reach the console.
+	append+=" loglevel=5 ${CBM_APPEND:-}"
+	exec "${qemu[@]}" -serial mon:stdio -append "$append"
+	;;
+*)
+	usage
+	;;
+esac
