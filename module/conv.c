@@ -24,6 +24,7 @@
 #include "conv.h"
 
 #define CBM_NS_BITS	8
+#define CBM_RING_SIZE_MAX	(1UL << (BITS_PER_LONG - 1))
 
 /* Named conversations, by name; protected by cbm_ns_lock */
 static DEFINE_HASHTABLE(cbm_ns, CBM_NS_BITS);
@@ -83,7 +84,8 @@ static struct cbm_conv *cbm_conv_create(const char *name,
 
 	if (!size)
 		size = READ_ONCE(cbm_limits.default_capacity);
-	if (size > max)
+	/* Whatever max_capacity says, the rounding must not overflow */
+	if (size > max || size > CBM_RING_SIZE_MAX)
 		return ERR_PTR(-E2BIG);
 	size = roundup_pow_of_two(max_t(u64, size, PAGE_SIZE));
 	if (size > max)
