@@ -86,6 +86,11 @@
  * held by a lossless reader blocks (interruptibly), or fails with
  * ``EAGAIN`` if the file is non-blocking. A message that can never fit
  * (larger than the capacity allows) fails with ``EMSGSIZE``.
+ *
+ * A writer faults its payload in before it evicts anything, so a bad
+ * buffer fails with ``EFAULT`` at no cost. Only if the buffer is unmapped
+ * by another thread between that check and the copy does a failed write
+ * leave messages evicted; readers are told of them as of any other loss.
  */
 
 /**
@@ -416,8 +421,10 @@ struct cbm_info {
  *        including a gap not yet reported by read()
  * @gap: messages lost and not yet reported by read()
  * @unread: stored messages after the cursor
- * @next_len: bytes the next read() in this file's format returns, 0 when
- *            there is nothing to read
+ * @next_len: bytes the next read() in this file's format returns: 0 when
+ *            there is nothing to read, when the next message is empty, or,
+ *            in payload format, when a gap is pending (read() then fails
+ *            with ``EPIPE``); @unread and @gap tell these apart
  * @__reserved: zero
  */
 struct cbm_reader_info {
