@@ -2,15 +2,26 @@
 #
 # Top-level targets. The module itself is built by kbuild from ./Kbuild.
 #
-#   make [all]       cbm.ko, userspace/ and selftests/
-#   make check       every test: host suites, then the selftests in a QEMU VM;
-#                    T='entry...' runs only the selected run_list entries
-#   make demo        the userspace demo in the VM
-#   make vm-shell    an interactive shell in the VM with cbm.ko loaded
-#   make checkpatch  checkpatch.pl --strict over the module and the uapi header
-#   make deps        install the Debian packages all this needs
-#   make fetch       cache the guest kernel and a few kernel-tree files
+#   make [all]         cbm.ko, userspace/ and selftests/
+#   make check         every test: host suites, then the selftests in a QEMU
+#                      VM on Debian's stock kernel, then on the debug kernel;
+#                      T='entry...' runs only the selected run_list entries
+#   make check-host    only the host suites
+#   make check-stock   only the selftests on the stock kernel
+#   make check-debug   only the selftests on the debug kernel
+#   make debug-kernel  build (once) the KASAN/lockdep/kmemleak/UBSAN/KUnit
+#                      guest kernel from linux-source-6.1
+#   make debug-modules cbm.ko for the debug kernel, in build/debug-mod/
+#   make demo          the userspace demo in the VM
+#   make vm-shell      an interactive shell in the VM with cbm.ko loaded
+#   make vm-shell-debug the same on the debug kernel
+#   make checkpatch    checkpatch.pl --strict over the module and the uapi
+#                      header
+#   make deps          install the Debian packages all this needs
+#   make fetch         cache the guest kernel and a few kernel-tree files
 #
+# STRESS_SECS and FUZZ_SECS (default 10 and 20) reach the tests as
+# CBM_STRESS_SECS and CBM_FUZZ_SECS: how long the stress and fuzz entries run.
 # W=1, C=1 (sparse) and V=1 go to kbuild for the module only.
 # Documentation/testing.rst describes the VM harness.
 
@@ -21,15 +32,25 @@ CBM_CACHE ?= $(HOME)/.cache/cbm
 export KVER CBM_CACHE
 
 KSRC := $(CBM_CACHE)/src/linux-source-6.1
+# Made by selftests/vm/debug-kernel.sh
+DEBUG_KDIR := $(CBM_CACHE)/debug-kernel/build
 KSFT_DIR := $(KSRC)/tools/testing/selftests
 # Scripts run through bash, as kbuild runs its own through $(CONFIG_SHELL),
 # so they work even where the executable bit got lost.
 VM := selftests/vm
 BUILD := build
+# check.sh takes the debug kernel's cbm.ko from here.
+DEBUG_MOD := $(BUILD)/debug-mod
+
+STRESS_SECS ?= 10
+FUZZ_SECS ?= 20
+export CBM_STRESS_SECS := $(STRESS_SECS)
+export CBM_FUZZ_SECS := $(FUZZ_SECS)
 
 DEB_PACKAGES := build-essential gcc make linux-headers-$(KVER) \
 	linux-source-6.1 qemu-system-x86 busybox-static cpio sparse kmod \
-	xz-utils libnl-3-dev libnl-genl-3-dev perl
+	xz-utils libnl-3-dev libnl-genl-3-dev perl \
+	flex bison bc libelf-dev trinity stress-ng
 
 # Command-line variables reach every sub-make through MAKEFLAGS and the
 # environment. W= and C= mean something only to kbuild, and kbuild honours
@@ -40,9 +61,14 @@ unexport W C
 KBUILD_ARGS := $(if $(W),W=$(W)) $(if $(C),C=$(C))
 
 CHECKPATCH_FILES = $(sort $(wildcard module/*.[ch])) uapi/linux/cbm.h
+DEBUG_MOD_SRCS = Kbuild $(shell find module uapi -type f -name '*.[chS]')
+# trinity and stress-ng, with their shared libraries, for the fuzz and
+# stress entries.
+VM_PROGS := -e /usr/bin/trinity -e /usr/bin/stress-ng
 
-.PHONY: all modules userspace selftests deps fetch check demo vm-shell \
-	checkpatch clean
+.PHONY: all modules userspace selftests deps fetch check check-host \
+	check-stock check-debug debug-kernel debug-modules demo vm-shell \
+	vm-shell-debug checkpatch clean
 
 all: modules userspace selftests
 
@@ -55,6 +81,20 @@ fetch: deps
 modules: deps
 	$(MAKE) -C $(KDIR) M=$(CURDIR) $(KBUILD_ARGS) modules
 
+debug-kernel: deps
+	@bash $(VM)/debug-kernel.sh
+
+# Built in a directory of its own, of symbolic links to the sources, so that
+# ./cbm.ko stays the stock kernel's and both builds stay incremental.
+debug-modules: debug-kernel
+	@mkdir -p $(DEBUG_MOD)
+	@find $(DEBUG_MOD) -type l -delete
+	@for f in $(DEBUG_MOD_SRCS); do \
+		mkdir -p $(DEBUG_MOD)/$$(dirname $$f) && \
+		ln -s $(CURDIR)/$$f $(DEBUG_MOD)/$$f || exit; \
+	done
+	$(MAKE) -C $(DEBUG_KDIR) M=$(CURDIR)/$(DEBUG_MOD) $(KBUILD_ARGS) modules
+
 userspace: deps
 	$(MAKE) -C userspace
 
@@ -62,8 +102,17 @@ selftests: fetch
 	$(MAKE) -C selftests KSFT_DIR=$(KSFT_DIR)
 
 # userspace/ too: check is what CI runs, and a build that breaks must fail it.
-check: modules userspace selftests fetch
-	@bash $(VM)/check.sh
+check: modules debug-modules userspace selftests fetch
+	@bash $(VM)/check.sh host stock debug
+
+check-host: userspace
+	@bash $(VM)/check.sh host
+
+check-stock: modules selftests fetch
+	@bash $(VM)/check.sh stock
+
+check-debug: debug-modules selftests fetch
+	@bash $(VM)/check.sh debug
 
 demo: modules userspace fetch
 	@mkdir -p $(BUILD)
@@ -74,8 +123,17 @@ demo: modules userspace fetch
 vm-shell: modules userspace selftests fetch
 	@mkdir -p $(BUILD)
 	@bash $(VM)/mkinitramfs.sh -o $(BUILD)/initramfs-shell.cpio.gz -k cbm.ko \
-		-s selftests -l selftests/run_list -b userspace/demo/cbm-demo
+		-s selftests -l selftests/run_list -b userspace/demo/cbm-demo \
+		$(VM_PROGS)
 	@bash $(VM)/qemu.sh shell $(BUILD)/initramfs-shell.cpio.gz
+
+vm-shell-debug: debug-modules userspace selftests fetch
+	@mkdir -p $(BUILD)
+	@bash $(VM)/mkinitramfs.sh -o $(BUILD)/initramfs-shell-debug.cpio.gz \
+		-k $(DEBUG_MOD)/cbm.ko -s selftests -l selftests/run_list \
+		-b userspace/demo/cbm-demo $(VM_PROGS)
+	@CBM_KERNEL=debug bash $(VM)/qemu.sh shell \
+		$(BUILD)/initramfs-shell-debug.cpio.gz
 
 checkpatch: fetch
 	@mkdir -p $(BUILD)

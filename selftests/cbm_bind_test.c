@@ -342,6 +342,23 @@ TEST_F(abi, efault_past_size)
 	check_unchanged(_metadata, self, variant);
 }
 
+/*
+ * The largest size a caller can claim: the kernel checks the tail beyond
+ * its struct (input) or clears it (output) up to the guard page and fails
+ * there, however far the size says the struct goes.
+ */
+TEST_F(abi, size_u32_max)
+{
+	int ret;
+
+	memset(self->pages, 0, self->page_size);
+	make_arg(self, variant, self->pages, UINT32_MAX);
+	ret = ioctl(self->fd, variant->cmd, self->pages);
+	EXPECT_EQ(-1, ret);
+	EXPECT_EQ(EFAULT, errno);
+	check_unchanged(_metadata, self, variant);
+}
+
 /* Capacity requests are rounded up to a power of two of at least a page */
 FIXTURE(capacity) {
 	char name[CBM_NAME_MAX];
@@ -448,6 +465,10 @@ FIXTURE_VARIANT_ADD(bad_name, leading_dot) { .name = ".a" };
 FIXTURE_VARIANT_ADD(bad_name, dot) { .name = "." };
 FIXTURE_VARIANT_ADD(bad_name, dotdot) { .name = ".." };
 FIXTURE_VARIANT_ADD(bad_name, leading_dash) { .name = "-a" };
+/* names are not paths: nothing resolves them against anything */
+FIXTURE_VARIANT_ADD(bad_name, parent_path) { .name = "../x" };
+FIXTURE_VARIANT_ADD(bad_name, absolute_path) { .name = "/dev/null" };
+FIXTURE_VARIANT_ADD(bad_name, default_path) { .name = "default/../x" };
 
 FIXTURE_SETUP(bad_name)
 {
@@ -811,6 +832,9 @@ TEST_F(bind, capacity_e2big)
 	EXPECT_EQ(E2BIG, errno);
 	/* rounding up must not wrap around */
 	ret = cbm_bind(fd, self->name, CBM_BIND_CREATE, 0600, 0, ~0ULL);
+	EXPECT_EQ(-1, ret);
+	EXPECT_EQ(E2BIG, errno);
+	ret = cbm_bind(fd, self->name, CBM_BIND_CREATE, 0600, 0, 1ULL << 63);
 	EXPECT_EQ(-1, ret);
 	EXPECT_EQ(E2BIG, errno);
 	ret = cbm_bind(fd, "", CBM_BIND_ANON, 0600, 0, max + 1);

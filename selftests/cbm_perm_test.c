@@ -199,21 +199,6 @@ FIXTURE_TEARDOWN(cred)
 	free(self->rb);
 }
 
-/* Runs @fn as UNPRIV_UID:UNPRIV_GID in a helper; returns its exit status */
-static int run_unpriv(void (*fn)(const char *name), const char *name)
-{
-	pid_t pid = fork_child();
-
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		CHILD_CHECK(drop_privs(UNPRIV_UID, UNPRIV_GID) == 0);
-		fn(name);
-		_exit(0);
-	}
-	return wait_child(pid);
-}
-
 static void unlink_eacces(const char *name)
 {
 	CHILD_CHECK(unlink_name(name) == -1);

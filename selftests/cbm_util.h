@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -341,20 +342,30 @@ static inline int param_read(const char *param, long long *val)
 	return read_num(path, val);
 }
 
-static inline int param_write(const char *param, long long val)
+/* Writes @val to a sysfs, procfs or debugfs file in one write() */
+static inline int write_file(const char *path, const char *val)
 {
-	char path[128], buf[32];
-	int fd, len;
+	size_t len = strlen(val);
 	ssize_t n;
+	int fd, err;
 
-	snprintf(path, sizeof(path), CBM_PARAM_DIR "%s", param);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	len = snprintf(buf, sizeof(buf), "%lld\n", val);
-	n = write(fd, buf, len);
+	n = write(fd, val, len);
+	err = errno;
 	close(fd);
-	return n == len ? 0 : -1;
+	errno = err;
+	return n == (ssize_t)len ? 0 : -1;
+}
+
+static inline int param_write(const char *param, long long val)
+{
+	char path[128], buf[32];
+
+	snprintf(path, sizeof(path), CBM_PARAM_DIR "%s", param);
+	snprintf(buf, sizeof(buf), "%lld\n", val);
+	return write_file(path, buf);
 }
 
 /*
@@ -381,6 +392,25 @@ static inline pid_t fork_child(void)
 	return pid;
 }
 
+/*
+ * fork() for helper processes that run longer than CHILD_TIMEOUT: the child
+ * dies with the process that forked it and is killed by SIGALRM after
+ * @secs, so a helper stuck in the kernel shows up as a failure, not a hang.
+ */
+static inline pid_t fork_worker(unsigned int secs)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		/* the parent may have died before prctl() took effect */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+			_exit(1);
+		alarm(secs);
+	}
+	return pid;
+}
+
 /* Returns the helper's exit status, 128 + signal if it was killed, or -1 */
 static inline int wait_child(pid_t pid)
 {
@@ -399,6 +429,24 @@ static inline int drop_privs(uid_t uid, gid_t gid)
 	if (setgroups(0, NULL) || setresgid(gid, gid, gid))
 		return -1;
 	return setresuid(uid, uid, uid);
+}
+
+/*
+ * Runs @fn(@name) in a helper as UNPRIV_UID:UNPRIV_GID; returns its exit
+ * status, 0 if @fn returns.
+ */
+static inline int run_unpriv(void (*fn)(const char *name), const char *name)
+{
+	pid_t pid = fork_child();
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		CHILD_CHECK(drop_privs(UNPRIV_UID, UNPRIV_GID) == 0);
+		fn(name);
+		_exit(0);
+	}
+	return wait_child(pid);
 }
 
 /* One byte through a pipe: "I am ready" / "go on" between processes */
@@ -480,6 +528,47 @@ static inline __u64 mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (__u64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Seconds from the environment variable @name (the harness exports
+ * CBM_STRESS_SECS and CBM_FUZZ_SECS), @def if it is unset or not a
+ * positive number. The bound leaves callers room to add slack for alarm().
+ */
+static inline unsigned int env_secs(const char *name, unsigned int def)
+{
+	const char *s = getenv(name);
+	unsigned long v;
+	char *end;
+
+	if (!s || !*s)
+		return def;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || !v || v > UINT32_MAX / 2)
+		return def;
+	return v;
+}
+
+/* The splitmix64 finalizer: a well-mixed hash of a 64-bit value */
+static inline __u64 mix64(__u64 x)
+{
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/* splitmix64: seeded, fast and reproducible, which is all tests need */
+static inline __u64 rng_next(__u64 *state)
+{
+	*state += 0x9e3779b97f4a7c15ULL;
+	return mix64(*state);
+}
+
+/* A number below @n (not 0); the tiny modulo bias does not matter here */
+static inline __u64 rng_below(__u64 *state, __u64 n)
+{
+	return rng_next(state) % n;
 }
 
 #endif /* CBM_UTIL_H */

@@ -2,10 +2,19 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # make check: run the host suites listed in userspace/run_list (if there is
-# one), boot the VM on an initramfs holding cbm.ko and the entries of
-# selftests/run_list, then count every suite's TAP results, scan the guest
-# console for kernel errors and close with the line
-# "N passed, N failed[, N skipped]". Exits non-zero on any failure.
+# one), then boot each guest kernel in turn, Debian's stock kernel and the
+# debug kernel (KASAN, lockdep, kmemleak, UBSAN, KUnit), on an initramfs
+# holding its cbm.ko and the entries of selftests/run_list; count every
+# suite's TAP results, scan each guest console for kernel errors and close
+# with the line "N passed, N failed[, N skipped]" summing everything. Exits
+# non-zero on any failure.
+#
+# Usage: check.sh [host] [stock] [debug]
+#
+# The arguments name the layers to run, in that order; all three without
+# any. The stock kernel loads ./cbm.ko, the debug kernel
+# build/debug-mod/cbm.ko (make debug-modules). Suite names carry their layer:
+# userspace/ENTRY, stock/ENTRY, debug/ENTRY.
 #
 # A run_list names one entry a line, a path relative to its directory, with
 # '#' starting a comment; each entry prints TAP on stdout and exits non-zero
@@ -14,7 +23,8 @@
 # Environment: T (words selecting entries: an entry runs if a word equals
 # its path or its file name, or matches either as a shell pattern; each word
 # must select something), KVER, CBM_CACHE, CBM_KVM, CBM_VM_TIMEOUT,
-# CBM_TEST_TIMEOUT (seconds for one entry, default 600), CBM_APPEND.
+# CBM_TEST_TIMEOUT (seconds for one entry, default 600), CBM_APPEND,
+# CBM_STRESS_SECS, CBM_FUZZ_SECS (see qemu.sh).
 set -euo pipefail
 
 here=$(dirname "$(readlink -f "$0")")
@@ -23,9 +33,24 @@ build=$top/build
 selected=$build/run_list
 host_tap=$build/host.tap
 expected=$build/expected
-console=$build/console.log
 test_timeout=${CBM_TEST_TIMEOUT:-600}
 mkdir -p "$build"
+
+layers=("$@")
+[ ${#layers[@]} -gt 0 ] || layers=(host stock debug)
+run_host=0
+kernels=()
+for layer in "${layers[@]}"; do
+	case $layer in
+	host) run_host=1 ;;
+	stock | debug) kernels+=("$layer") ;;
+	*)
+		echo "check: unknown layer '$layer': expected host, stock" \
+		     "or debug" >&2
+		exit 2
+		;;
+	esac
+done
 
 # The entries of a run_list, comments and blank lines removed.
 entries() {
@@ -70,17 +95,22 @@ for word in "${words[@]}"; do
 	fi
 done
 
+# The suites each layer should report, in the order it runs them.
 {
-	sed 's|^|userspace/|' "$build/host_run_list"
-	echo module-load
-	cat "$selected"
-	echo module-unload
+	[ $run_host = 0 ] || sed 's|^|userspace/|' "$build/host_run_list"
+	for kernel in "${kernels[@]}"; do
+		echo "$kernel/module-load"
+		[ "$kernel" != debug ] || echo "$kernel/kunit"
+		sed "s|^|$kernel/|" "$selected"
+		echo "$kernel/module-unload"
+		[ "$kernel" != debug ] || echo "$kernel/kmemleak"
+	done
 } >"$expected"
 
 # Host suites write the same framing as the guest's /init, so one parser
 # reads both.
 : >"$host_tap"
-if [ -n "$host_entries" ]; then
+if [ $run_host = 1 ] && [ -n "$host_entries" ]; then
 	echo "check: host suites"
 	while IFS= read -r entry; do
 		echo "  userspace/$entry"
@@ -98,43 +128,75 @@ if [ -n "$host_entries" ]; then
 fi
 
 n_all=$(entries "$top/selftests/run_list" | wc -l)
-echo "check: VM, $(wc -l <"$selected") of $n_all selftests/run_list entries"
-bash "$here/mkinitramfs.sh" -o "$build/initramfs-check.cpio.gz" \
-	-k "$top/cbm.ko" -s "$top/selftests" -l "$selected"
-CBM_TEST_TIMEOUT=$test_timeout \
-	bash "$here/qemu.sh" check "$build/initramfs-check.cpio.gz" "$build"
+for kernel in "${kernels[@]}"; do
+	echo "check: $kernel kernel, $(wc -l <"$selected") of $n_all" \
+	     "selftests/run_list entries"
+	case $kernel in
+	stock) module=$top/cbm.ko ;;
+	debug) module=$build/debug-mod/cbm.ko ;;
+	esac
+	out=$build/$kernel
+	mkdir -p "$out"
+	# trinity and stress-ng are there for the fuzz and stress entries.
+	bash "$here/mkinitramfs.sh" -o "$out/initramfs.cpio.gz" -k "$module" \
+		-s "$top/selftests" -l "$selected" \
+		-e /usr/bin/trinity -e /usr/bin/stress-ng
+	CBM_KERNEL=$kernel CBM_TEST_TIMEOUT=$test_timeout \
+		bash "$here/qemu.sh" check "$out/initramfs.cpio.gz" "$out"
+	# A QEMU that could not start leaves no logs; the summary then
+	# counts every suite as not run.
+	touch "$out/tap.log" "$out/console.log"
+done
 
-# A QEMU that could not start leaves no logs; the summary then counts every
-# suite as not run.
-touch "$build/tap.log" "$console"
 echo
+taps=("$host_tap")
+for kernel in "${kernels[@]}"; do
+	taps+=("$build/$kernel/tap.log")
+done
 read -r _ passed failed skipped < <(
-	awk -v expected="$expected" -f "$here/summary.awk" \
-		"$host_tap" "$build/tap.log" | tee "$build/summary" | tail -n 1)
+	awk -v expected="$expected" -f "$here/summary.awk" "${taps[@]}" |
+		tee "$build/summary" | tail -n 1)
 sed '$d' "$build/summary"
 
-# Guest-wide checks, counted as tests so the closing line tells the story.
-if grep -qx '### cbmvm-done' "$build/tap.log"; then
-	printf '%-4s %-32s %s\n' ok vm "ran to the end"
-	passed=$((passed + 1))
-else
-	printf '%-4s %-32s %s\n' FAIL vm \
-		"did not run to the end (crash, panic or time limit; see $console)"
-	failed=$((failed + 1))
-fi
-
+# Kernel errors on a console. kmemleak's own count of new leaks is left to
+# the kmemleak suite, which tells the module's leaks from the kernel's; a
+# scan area it could not allocate (fault injection fails its allocations
+# too) only makes it scan the whole object.
 bad_re='BUG:|WARNING:|Oops|general protection|KASAN|UBSAN|kmemleak'
-bad_re+='|Call Trace|Kernel panic|unknown parameter'
-bad=$(grep -a -n -E "$bad_re" "$console" | tr -d '\r' || :)
-if [ -z "$bad" ]; then
-	printf '%-4s %-32s %s\n' ok kernel-log "no kernel errors on the console"
-	passed=$((passed + 1))
-else
-	printf '%-4s %-32s %s\n' FAIL kernel-log \
-		"$(grep -c . <<<"$bad") kernel error lines in $console:"
-	head -n 20 <<<"$bad" | sed 's/^/        /'
-	failed=$((failed + 1))
-fi
+bad_re+='|Call Trace|Kernel panic|unknown parameter|INFO: task .* blocked'
+bad_re+='|possible recursive locking|circular locking dependency'
+bad_re+='|inconsistent lock state|suspicious RCU usage|ODEBUG:'
+bad_re+='|sleeping function called from invalid context'
+benign_re='kmemleak: (Kernel memory leak detector initialized'
+benign_re+='|[0-9]+ new suspected memory leaks'
+benign_re+='|Cannot allocate a scan area, scanning the full object)'
+
+# Guest-wide checks, counted as tests so the closing line tells the story.
+for kernel in "${kernels[@]}"; do
+	console=$build/$kernel/console.log
+	if grep -qx '### cbmvm-done' "$build/$kernel/tap.log"; then
+		printf '%-4s %-32s %s\n' ok "$kernel/vm" "ran to the end"
+		passed=$((passed + 1))
+	else
+		why="crash, panic or time limit; see $console"
+		printf '%-4s %-32s %s\n' FAIL "$kernel/vm" \
+			"did not run to the end ($why)"
+		failed=$((failed + 1))
+	fi
+
+	bad=$(grep -a -n -E "$bad_re" "$console" | grep -a -v -E "$benign_re" |
+		tr -d '\r' || :)
+	if [ -z "$bad" ]; then
+		printf '%-4s %-32s %s\n' ok "$kernel/kernel-log" \
+			"no kernel errors on the console"
+		passed=$((passed + 1))
+	else
+		printf '%-4s %-32s %s\n' FAIL "$kernel/kernel-log" \
+			"$(grep -c . <<<"$bad") kernel error lines in $console:"
+		head -n 20 <<<"$bad" | sed 's/^/        /'
+		failed=$((failed + 1))
+	fi
+done
 
 echo
 line="$passed passed, $failed failed"

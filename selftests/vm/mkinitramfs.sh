@@ -3,36 +3,42 @@
 #
 # Build the guest's initramfs: busybox-static with its applet links, the
 # /init of this directory, the module at /cbm.ko, test programs under
-# /selftests and extra programs under /bin. Everything put in must be
-# statically linked: the image holds no shared libraries.
+# /selftests, extra programs under /bin, and a /etc/passwd and /etc/group
+# naming root and nobody. Programs given with -b must be statically linked;
+# those given with -e bring their shared libraries.
 #
 # Usage: mkinitramfs.sh -o OUT.cpio.gz -k MODULE.ko
 #                       [-s SELFTESTS_DIR -l LIST] [-b PROGRAM]...
+#                       [-e PROGRAM]...
 #
 #   -s, -l  copy each entry of LIST (a run_list: paths relative to
 #           SELFTESTS_DIR, one a line, '#' starts a comment) to
 #           /selftests/ENTRY, and the entries alone to /selftests/run_list,
 #           the order the guest runs them in
 #   -b      copy PROGRAM to /bin/ (repeatable)
+#   -e      copy PROGRAM, a dynamically linked executable given by its
+#           absolute path, to that same path, with the shared libraries and
+#           the ELF interpreter ldd names, each at its own path (repeatable)
 set -euo pipefail
 
 here=$(dirname "$(readlink -f "$0")")
 busybox=/bin/busybox
 out='' module='' selftests='' list=''
-bins=()
+bins=() dyn_bins=()
 
 usage() {
 	sed -n 's/^# \{0,1\}//; /^Usage:/,/^$/p' "$0" >&2
 	exit 2
 }
 
-while getopts o:k:s:l:b: opt; do
+while getopts o:k:s:l:b:e: opt; do
 	case $opt in
 	o) out=$OPTARG ;;
 	k) module=$OPTARG ;;
 	s) selftests=$OPTARG ;;
 	l) list=$OPTARG ;;
 	b) bins+=("$OPTARG") ;;
+	e) dyn_bins+=("$OPTARG") ;;
 	*) usage ;;
 	esac
 done
@@ -67,6 +73,11 @@ for applet in $("$busybox" --list-full); do
 	[ "$applet" = bin/busybox ] || ln -s /bin/busybox "$root/$applet"
 done
 install -m 0755 "$here/init" "$root/init"
+# Programs that drop privileges look the users up by name (trinity runs its
+# children as nobody).
+printf '%s\n' root:x:0:0:root:/root:/bin/sh \
+	nobody:x:65534:65534:nobody:/nonexistent:/bin/false >"$root/etc/passwd"
+printf '%s\n' root:x:0: nogroup:x:65534: >"$root/etc/group"
 install -m 0644 "$module" "$root/cbm.ko"
 
 if [ -n "$selftests" ]; then
@@ -86,6 +97,26 @@ fi
 
 for prog in "${bins[@]}"; do
 	install -m 0755 "$prog" "$root/bin/$(basename "$prog")"
+done
+
+# The paths ldd prints are the ones the dynamic loader searches in the guest
+# too (Debian's multiarch directories are built into it), so no ld.so.cache
+# is needed.
+for prog in "${dyn_bins[@]}"; do
+	if [ "${prog#/}" = "$prog" ] || [ ! -x "$prog" ]; then
+		echo "mkinitramfs: -e $prog: not a program's absolute path" >&2
+		exit 1
+	fi
+	if ! libs=$(ldd "$prog" 2>&1) || [[ $libs == *"not found"* ]]; then
+		echo "mkinitramfs: ldd $prog failed:" >&2
+		echo "$libs" >&2
+		exit 1
+	fi
+	for file in "$prog" $(awk '{ for (i = 1; i <= NF; i++)
+				if ($i ~ /^\//) print $i }' <<<"$libs"); do
+		mkdir -p "$root$(dirname "$file")"
+		cp -L "$file" "$root$file"
+	done
 done
 
 # Sorted, owned by root and fast to compress: the image is rebuilt on every

@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Boot the cached Debian kernel with an initramfs from mkinitramfs.sh in
-# QEMU. MODE is the guest /init's cbmvm= word:
+# Boot the cached Debian kernel, or the debug kernel of debug-kernel.sh,
+# with an initramfs from mkinitramfs.sh in QEMU. MODE is the guest /init's
+# cbmvm= word:
 #
 #   check  console to OUTDIR/console.log, the guest's TAP channel (its
 #          /dev/ttyS1) to OUTDIR/tap.log; only the "cbmvm:" progress lines
@@ -16,9 +17,12 @@
 # Usage: qemu.sh check|demo|shell INITRD [OUTDIR]
 #
 # Environment: KVER (set by the top-level Makefile), CBM_CACHE (default
-# ~/.cache/cbm), CBM_KVM=1 to use KVM instead of TCG, CBM_VM_TIMEOUT (seconds
-# for the whole check or demo run, default 1500), CBM_TEST_TIMEOUT (seconds
-# for one check entry, default 600), CBM_APPEND (more kernel command line).
+# ~/.cache/cbm), CBM_KERNEL (stock, the default, or debug), CBM_KVM=1 to use
+# KVM instead of TCG, CBM_VM_TIMEOUT (seconds for the whole check or demo
+# run, default 1500 on the stock kernel and 3000 on the debug kernel),
+# CBM_TEST_TIMEOUT (seconds for one check entry, default 600), CBM_APPEND
+# (more kernel command line), CBM_STRESS_SECS and CBM_FUZZ_SECS (handed to
+# the guest's tests).
 set -euo pipefail
 
 usage() {
@@ -30,12 +34,36 @@ usage() {
 mode=$1 initrd=$2
 outdir=${3:-$(dirname "$initrd")}
 : "${KVER:?KVER is set by the top-level Makefile}"
-kernel=${CBM_CACHE:-$HOME/.cache/cbm}/kernel/$KVER/vmlinux
-vm_timeout=${CBM_VM_TIMEOUT:-1500}
+cache=${CBM_CACHE:-$HOME/.cache/cbm}
 test_timeout=${CBM_TEST_TIMEOUT:-600}
 
-if [ ! -f "$kernel" ]; then
-	echo "qemu: $kernel missing (run make fetch)" >&2
+# The debug kernel runs everything several times slower (KASAN checks every
+# access, lockdep every lock) and its shadow memory takes an eighth of RAM.
+case ${CBM_KERNEL:-stock} in
+stock)
+	kernel=$cache/kernel/$KVER/vmlinux
+	ready=$kernel
+	memory=1024
+	vm_timeout=${CBM_VM_TIMEOUT:-1500}
+	extra=
+	;;
+debug)
+	kernel=$cache/debug-kernel/build/arch/x86/boot/bzImage
+	# Written when a build has finished, removed when one starts.
+	ready=$cache/debug-kernel/build/cbm-key
+	memory=2048
+	vm_timeout=${CBM_VM_TIMEOUT:-3000}
+	# Every KASAN report, not only the first.
+	extra=kasan_multi_shot
+	;;
+*)
+	echo "qemu: CBM_KERNEL=$CBM_KERNEL: expected stock or debug" >&2
+	exit 2
+	;;
+esac
+
+if [ ! -f "$ready" ]; then
+	echo "qemu: $kernel missing (run make fetch or make debug-kernel)" >&2
 	exit 1
 fi
 
@@ -51,9 +79,12 @@ fi
 # "-display none" and an explicit -serial do what -nographic does, without
 # the SeaBIOS serial console that -nographic turns on, which resets and
 # clears the terminal.
-qemu=(qemu-system-x86_64 "${accel[@]}" -smp 2 -m 1024 -nic none
+qemu=(qemu-system-x86_64 "${accel[@]}" -smp 2 -m "$memory" -nic none
       -display none -no-reboot -kernel "$kernel" -initrd "$initrd")
-append="console=ttyS0 panic=-1 cbmvm=$mode"
+append="console=ttyS0 panic=-1${extra:+ $extra} cbmvm=$mode"
+append+=" cbmvm_kernel=${CBM_KERNEL:-stock}"
+[ -z "${CBM_STRESS_SECS:-}" ] || append+=" cbmvm_stress_secs=$CBM_STRESS_SECS"
+[ -z "${CBM_FUZZ_SECS:-}" ] || append+=" cbmvm_fuzz_secs=$CBM_FUZZ_SECS"
 
 case $mode in
 check)

@@ -1,0 +1,898 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cbm fuzz: several processes make random system calls on /dev/cbm files
+ * for CBM_FUZZ_SECS seconds (default FUZZ_SECS): open, close, dup, every
+ * ioctl with random sizes, flags, names and pointers (NULL, unmapped,
+ * kernel, non-canonical, straddling a guard page), random ioctl numbers,
+ * read, readv, write, writev, lseek, poll, epoll, mmap and fcntl, on files
+ * they share (inherited before fork(), so one file description in many
+ * processes) and on a small pool of names; one process runs as an
+ * unprivileged user. A timer interrupts blocking calls with a signal, so
+ * nothing can block for long.
+ *
+ * Each call must return a value that makes sense for it or fail with an
+ * errno the ABI documents for that call (the tables below); any other
+ * result fails the test, as does a process that hangs. The kernel log is
+ * the harness's to check: an oops, a sanitizer report or a warning fails
+ * the run there.
+ *
+ * The seed is printed; CBM_FUZZ_SEED=N replays a run (as far as the
+ * scheduler allows: the processes race on purpose).
+ */
+#include <limits.h>
+#include <sys/epoll.h>
+#include <sys/uio.h>
+
+#include "kselftest_harness.h"
+#include "cbm_util.h"
+
+#define FUZZ_SECS	10
+#define WORKERS		4
+/* The worker that runs as UNPRIV_UID */
+#define UNPRIV_WORKER	(WORKERS - 1)
+/* Seconds a worker may overrun its deadline before it counts as hung */
+#define FUZZ_SLACK	60
+#define FUZZ_HARNESS_TIMEOUT	(7 * 24 * 3600)
+
+/* File slots per worker; the first SHARED_FDS are inherited from the parent */
+#define SLOTS		16
+#define SHARED_FDS	4
+/* Names in the pool the workers create, attach to and unlink */
+#define POOL		6
+
+/* Limits during the run, so that memory use stays small */
+#define FUZZ_MAX_CAPACITY	(256 * 1024)
+
+/* Blocking calls are interrupted this often */
+#define INTERRUPT_MS	20
+
+/* Addresses no process can touch */
+#define KERNEL_ADDR	0xffff888000000000ULL
+#define NONCANON_ADDR	0xdead000000000000ULL
+
+/* Pages of the buffer area; the last one is PROT_NONE */
+#define ARENA_PAGES	3
+
+#define ERRS(...)	((const int []){ __VA_ARGS__, 0 })
+
+struct fuzz {
+	__u64 seed;
+	unsigned int secs;
+	char pool[POOL][CBM_NAME_MAX];
+	int shared[SHARED_FDS];
+	__u64 *ops;		/* shared: calls each worker made */
+};
+
+/* One worker's state */
+struct worker {
+	int id;
+	bool unpriv;
+	__u64 rng;
+	__u64 n;		/* calls made */
+	const struct fuzz *fz;
+	int fds[SLOTS];
+	int epfd;
+	unsigned char *arena;	/* ARENA_PAGES, the last one PROT_NONE */
+	unsigned char *ro;	/* a read-only page */
+	size_t page;
+	bool dirty;		/* see mess() */
+	char what[256];		/* the call being made, for the report */
+};
+
+static void on_interrupt(int sig)
+{
+	(void)sig;
+}
+
+static __u64 rnd(struct worker *w, __u64 n)
+{
+	return rng_below(&w->rng, n);
+}
+
+static bool one_in(struct worker *w, __u64 n)
+{
+	return rnd(w, n) == 0;
+}
+
+static __u64 pick(struct worker *w, const __u64 *vals, size_t n)
+{
+	return vals[rnd(w, n)];
+}
+
+#define PICK(w, ...) ({							\
+	static const __u64 __vals[] = { __VA_ARGS__ };			\
+	pick(w, __vals, ARRAY_SIZE(__vals));				\
+})
+
+/*
+ * A clean call gets valid arguments only, so that it reaches deep into the
+ * module; in a dirty one each argument goes bad with probability 1/3.
+ */
+static bool mess(struct worker *w)
+{
+	return w->dirty && one_in(w, 3);
+}
+
+/* One of @valid, or when messing, one of @bad or any 32-bit value */
+#define CHOOSE(w, valid, bad)						\
+	(!mess(w) ? (__u32)PICK(w, ESC valid) :				\
+	 one_in(w, 2) ? (__u32)rnd(w, 1ULL << 32) : (__u32)PICK(w, ESC bad))
+#define ESC(...)	__VA_ARGS__
+
+static bool errno_in(int err, const int *errs)
+{
+	for (; *errs; errs++)
+		if (*errs == err)
+			return true;
+	return false;
+}
+
+/*
+ * Checks a call's result: success (ret >= 0) or an allowed errno. Only the
+ * unprivileged worker may see EACCES: root passes every permission check.
+ */
+static void check(struct worker *w, long ret, const int *errs)
+{
+	int err = errno;
+
+	if (ret >= 0 || (errno_in(err, errs) && (err != EACCES || w->unpriv)))
+		return;
+	fprintf(stderr,
+		"# worker %d, call %llu (seed %llu): %s: returned %ld, errno %d (%s)\n",
+		w->id, (unsigned long long)w->n,
+		(unsigned long long)w->fz->seed, w->what, ret, err,
+		strerror(err));
+	_exit(1);
+}
+
+static void __attribute__((noreturn)) bad_result(struct worker *w,
+						  const char *why)
+{
+	fprintf(stderr, "# worker %d, call %llu (seed %llu): %s: %s\n",
+		w->id, (unsigned long long)w->n,
+		(unsigned long long)w->fz->seed, w->what, why);
+	_exit(1);
+}
+
+#define describe(w, ...) snprintf((w)->what, sizeof((w)->what), __VA_ARGS__)
+
+/* A random slot; -1 in it means empty */
+static int *slot(struct worker *w)
+{
+	return &w->fds[rnd(w, SLOTS)];
+}
+
+/* An open file to act on; a new one when every slot is empty */
+static int some_fd(struct worker *w)
+{
+	unsigned int start = rnd(w, SLOTS), i;
+	int fd;
+
+	for (i = 0; i < SLOTS; i++) {
+		fd = w->fds[(start + i) % SLOTS];
+		if (fd >= 0)
+			return fd;
+	}
+	w->fds[0] = cbm_open(O_RDWR | O_NONBLOCK);
+	CHILD_CHECK(w->fds[0] >= 0);
+	return w->fds[0];
+}
+
+/* Bytes of the arena writable from @p on, 0 if @p is not in it */
+static size_t arena_room(const struct worker *w, const void *p)
+{
+	uintptr_t a = (uintptr_t)w->arena, q = (uintptr_t)p;
+	size_t room = (ARENA_PAGES - 1) * w->page;
+
+	return q >= a && q < a + room ? a + room - q : 0;
+}
+
+/*
+ * A pointer for the kernel to read or write @len bytes at: inside the
+ * arena, or when messing, running into its PROT_NONE page or somewhere no
+ * access succeeds.
+ */
+static void *some_ptr(struct worker *w, size_t len)
+{
+	size_t room = (ARENA_PAGES - 1) * w->page;
+
+	if (!mess(w))
+		return w->arena + (len < room ? rnd(w, room - len + 1) : 0);
+	switch (rnd(w, 6)) {
+	case 0:
+		return NULL;
+	case 1:
+		return bad_ptr();
+	case 2:
+		return (void *)(uintptr_t)KERNEL_ADDR;
+	case 3:
+		return (void *)(uintptr_t)NONCANON_ADDR;
+	case 4:
+		return w->ro;
+	default:
+		/* ends in the guard page */
+		return w->arena + room - (len < room ? len : room) +
+		       1 + rnd(w, 64);
+	}
+}
+
+static void fill_random(struct worker *w, unsigned char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = rnd(w, 256);
+}
+
+/* A payload length; the valid ones fit a MIN_CAPACITY ring */
+static __u32 some_len(struct worker *w)
+{
+	if (!mess(w))
+		return one_in(w, 2) ? rnd(w, 512) :
+		       PICK(w, 0, 1, 7, 47, 48, 100, 4000, 4047, 4048);
+	return CHOOSE(w, (4049), (65535, 65536, 65537, 1 << 20, 0x7fffffff,
+				 0xffffffff));
+}
+
+static void some_name(struct worker *w, char name[CBM_NAME_MAX])
+{
+	memset(name, 0, CBM_NAME_MAX);
+	if (!mess(w)) {
+		if (one_in(w, 8))
+			strcpy(name, CBM_DEFAULT_NAME);
+		else
+			copy_name(name, w->fz->pool[rnd(w, POOL)]);
+		return;
+	}
+	switch (rnd(w, 4)) {
+	case 0:
+		break;
+	case 1:
+		fill_random(w, (unsigned char *)name, CBM_NAME_MAX);
+		break;
+	case 2:
+		memset(name, 'a', CBM_NAME_MAX - rnd(w, 2));
+		break;
+	default:
+		strcpy(name, "../x");
+		break;
+	}
+}
+
+/* The size field of an ioctl struct whose real size is @size */
+static __u32 some_size(struct worker *w, __u32 size)
+{
+	if (!mess(w))
+		return size;
+	switch (rnd(w, 6)) {
+	case 0:
+		return 0;
+	case 1:
+		return rnd(w, size);
+	case 2:
+		return size + 8;
+	case 3:
+		return size + rnd(w, 4096);
+	case 4:
+		return 0xffffffff;
+	default:
+		return rnd(w, 1ULL << 32);
+	}
+}
+
+/*
+ * Puts an ioctl argument of @size bytes (built in @arg, its size field
+ * set by the caller) at a random place; a bigger claimed size gets a zero
+ * tail, or a random one. Returns the pointer to pass.
+ */
+static void *place_arg(struct worker *w, const void *arg, size_t size,
+		       __u32 usize)
+{
+	unsigned char *p = some_ptr(w, size);
+	size_t room = arena_room(w, p);
+	size_t tail = usize > size ? usize - size : 0;
+
+	if (!room)
+		return p;
+	if (size >= room) {
+		memcpy(p, arg, room);
+		return p;
+	}
+	memcpy(p, arg, size);
+	if (tail > room - size)
+		tail = room - size;
+	if (mess(w))
+		fill_random(w, p + size, tail);
+	else
+		memset(p + size, 0, tail);
+	/* a bit flipped somewhere */
+	if (mess(w))
+		p[rnd(w, size)] ^= 1 << rnd(w, 8);
+	return p;
+}
+
+static const int bind_errs[] = {
+	EINVAL, E2BIG, EFAULT, EBUSY, EEXIST, ENOENT, EACCES, ENOSPC, ENOMEM, 0
+};
+
+static void do_bind(struct worker *w)
+{
+	struct cbm_bind b;
+	int fd = some_fd(w);
+	void *p;
+
+	memset(&b, 0, sizeof(b));
+	b.flags = CHOOSE(w, (0, CBM_BIND_CREATE, CBM_BIND_CREATE |
+			    CBM_BIND_EXCL, CBM_BIND_ANON),
+			 (CBM_BIND_EXCL, CBM_BIND_ANON | CBM_BIND_CREATE,
+			  1U << 31));
+	b.mode = CHOOSE(w, (0600, 0666, 0, 0777, 0644), (01000));
+	b.conv_flags = CHOOSE(w, (0, CBM_CONV_LOSSLESS), (CBM_CONV_ANON, 2));
+	if (mess(w))
+		b.capacity = PICK(w, FUZZ_MAX_CAPACITY + 1, 1ULL << 63, ~0ULL);
+	else if (one_in(w, 4))
+		b.capacity = rnd(w, 1 << 16);
+	else
+		b.capacity = PICK(w, 0, 1, 4096, 8192, 65536,
+				  FUZZ_MAX_CAPACITY);
+	if (b.flags == CBM_BIND_ANON && one_in(w, 2))
+		memset(b.name, 0, sizeof(b.name));
+	else
+		some_name(w, b.name);
+	b.size = some_size(w, sizeof(b));
+	p = place_arg(w, &b, sizeof(b), b.size);
+	describe(w, "BIND fd %d size %u flags %#x mode %#o conv_flags %#x capacity %#llx name '%.*s' arg %p",
+		 fd, b.size, b.flags, b.mode, b.conv_flags,
+		 (unsigned long long)b.capacity, CBM_NAME_MAX, b.name, p);
+	check(w, ioctl(fd, CBM_IOC_BIND, p), bind_errs);
+}
+
+static const int unlink_errs[] = {
+	EINVAL, E2BIG, EFAULT, ENOENT, EBUSY, EACCES, 0
+};
+
+static void do_unlink(struct worker *w)
+{
+	struct cbm_unlink u;
+	int fd = some_fd(w);
+	void *p;
+
+	memset(&u, 0, sizeof(u));
+	u.flags = CHOOSE(w, (0), (1));
+	some_name(w, u.name);
+	u.size = some_size(w, sizeof(u));
+	p = place_arg(w, &u, sizeof(u), u.size);
+	describe(w, "UNLINK fd %d size %u flags %#x name '%.*s' arg %p", fd,
+		 u.size, u.flags, CBM_NAME_MAX, u.name, p);
+	check(w, ioctl(fd, CBM_IOC_UNLINK, p), unlink_errs);
+}
+
+/* EBADF comes from files opened the other way round */
+static const int write_errs[] = {
+	EBADF, EFAULT, EMSGSIZE, EAGAIN, EINTR, EPIPE, EACCES, 0
+};
+
+static const int send_errs[] = {
+	EINVAL, E2BIG, EFAULT, EBADF, EMSGSIZE, EAGAIN, EINTR, EPIPE, EACCES, 0
+};
+
+static void do_send(struct worker *w)
+{
+	struct cbm_send s;
+	int fd = some_fd(w);
+	void *p;
+
+	memset(&s, 0, sizeof(s));
+	s.flags = CHOOSE(w, (0, CBM_MSG_APP_MASK, 0xabcd0000), (1, 0x8000));
+	s.role = CHOOSE(w, (CBM_ROLE_OTHER, CBM_ROLE_SYSTEM, CBM_ROLE_USER,
+			    CBM_ROLE_ASSISTANT, CBM_ROLE_TOOL),
+			(__CBM_ROLE_MAX));
+	s.len = some_len(w);
+	s.data = (uintptr_t)some_ptr(w, s.len);
+	s.seq = rnd(w, 1ULL << 32);
+	s.size = some_size(w, sizeof(s));
+	p = place_arg(w, &s, sizeof(s), s.size);
+	describe(w, "SEND fd %d size %u flags %#x role %u len %u data %#llx arg %p",
+		 fd, s.size, s.flags, s.role, s.len,
+		 (unsigned long long)s.data, p);
+	check(w, ioctl(fd, CBM_IOC_SEND, p), send_errs);
+}
+
+static void do_set_config(struct worker *w)
+{
+	struct cbm_fd_config c;
+	int fd = some_fd(w);
+	void *p;
+
+	memset(&c, 0, sizeof(c));
+	c.flags = CHOOSE(w, (0, CBM_FD_RECORDS, CBM_FD_LOSSY,
+			     CBM_FD_RECORDS | CBM_FD_LOSSY), (4));
+	c.role = CHOOSE(w, (CBM_ROLE_USER, CBM_ROLE_TOOL), (__CBM_ROLE_MAX));
+	c.__reserved = CHOOSE(w, (0), (1));
+	c.size = some_size(w, sizeof(c));
+	p = place_arg(w, &c, sizeof(c), c.size);
+	describe(w, "SET_CONFIG fd %d size %u flags %#x role %u reserved %u arg %p",
+		 fd, c.size, c.flags, c.role, c.__reserved, p);
+	check(w, ioctl(fd, CBM_IOC_SET_CONFIG, p), ERRS(EINVAL, E2BIG, EFAULT));
+}
+
+/* The tail beyond what the kernel knows must come back zeroed */
+static void check_tail(struct worker *w, const unsigned char *p, size_t size,
+		       __u32 usize)
+{
+	size_t i;
+
+	for (i = size; i < usize; i++)
+		if (p[i])
+			bad_result(w, "unknown tail not zeroed");
+}
+
+/* Invariants of a conversation's state as CBM_IOC_INFO reports it */
+static void check_info(struct worker *w, const struct cbm_info *info)
+{
+	if (info->capacity < MIN_CAPACITY ||
+	    (info->capacity & (info->capacity - 1)))
+		bad_result(w, "capacity not a power of two of at least a page");
+	if (info->used > info->capacity)
+		bad_result(w, "used above capacity");
+	if (info->first_seq > info->next_seq ||
+	    info->msgs != info->next_seq - info->first_seq)
+		bad_result(w, "sequence numbers do not add up");
+	if (info->mode & ~0777 || info->__reserved)
+		bad_result(w, "mode or reserved field");
+	if (info->max_msg_size > info->capacity - REC_HDR)
+		bad_result(w, "max_msg_size above what the ring holds");
+	if (strnlen(info->name, CBM_NAME_MAX) == CBM_NAME_MAX)
+		bad_result(w, "name not terminated");
+}
+
+static const int get_config_errs[] = { EINVAL, EFAULT, 0 };
+static const int info_errs[] = { EINVAL, EFAULT, EACCES, 0 };
+static const int reader_info_errs[] = { EINVAL, EFAULT, EBADF, EACCES, 0 };
+
+/* Output ioctls: random size and pointer; a good result is checked */
+static void do_get(struct worker *w)
+{
+	static const struct {
+		unsigned long cmd;
+		const char *name;
+		size_t size;
+		const int *errs;
+	} cmds[] = {
+		{ CBM_IOC_GET_CONFIG, "GET_CONFIG",
+		  sizeof(struct cbm_fd_config), get_config_errs },
+		{ CBM_IOC_INFO, "INFO", sizeof(struct cbm_info), info_errs },
+		{ CBM_IOC_READER_INFO, "READER_INFO",
+		  sizeof(struct cbm_reader_info), reader_info_errs },
+	};
+	unsigned int i = rnd(w, ARRAY_SIZE(cmds));
+	unsigned char buf[sizeof(struct cbm_info)];
+	__u32 usize = some_size(w, cmds[i].size);
+	int fd = some_fd(w);
+	unsigned char *p;
+	int ret;
+
+	memset(buf, JUNK, sizeof(buf));
+	p = place_arg(w, buf, cmds[i].size, 0);
+	if (arena_room(w, p) >= sizeof(usize))
+		memcpy(p, &usize, sizeof(usize));
+	describe(w, "%s fd %d size %u arg %p", cmds[i].name, fd, usize, p);
+	ret = ioctl(fd, cmds[i].cmd, p);
+	check(w, ret, cmds[i].errs);
+	if (ret)
+		return;
+	if (arena_room(w, p) < usize)
+		bad_result(w, "succeeded on memory it cannot have written");
+	check_tail(w, p, cmds[i].size, usize);
+	if (cmds[i].cmd == CBM_IOC_INFO && usize >= sizeof(struct cbm_info))
+		check_info(w, (const struct cbm_info *)p);
+}
+
+/* The union of every ioctl's errors, for numbers chosen at random */
+static const int any_ioctl_errs[] = {
+	EINVAL, E2BIG, EFAULT, EBADF, EBUSY, EEXIST, ENOENT, EACCES, ENOSPC,
+	ENOMEM, EMSGSIZE, EAGAIN, EINTR, EPIPE, ENOTTY, 0
+};
+
+static void do_random_ioctl(struct worker *w)
+{
+	unsigned long cmd;
+	int fd = some_fd(w);
+	void *p = some_ptr(w, w->page);
+
+	switch (rnd(w, 4)) {
+	case 0:
+		cmd = FIONREAD;
+		break;
+	case 1:
+		cmd = TCGETS;
+		break;
+	case 2:
+		/* cbm's own commands, and the first one after them */
+		cmd = _IO(CBM_IOC_MAGIC, CBM_CMD_BIND + rnd(w, 8));
+		break;
+	default:
+		/* type 0xCB with any number, direction and size */
+		cmd = _IOC(rnd(w, 4), CBM_IOC_MAGIC, rnd(w, 256),
+			   rnd(w, 1 << _IOC_SIZEBITS));
+		break;
+	}
+	if (arena_room(w, p) >= sizeof(struct cbm_info) && one_in(w, 2))
+		fill_random(w, p, sizeof(struct cbm_info));
+	describe(w, "ioctl fd %d cmd %#lx arg %p", fd, cmd, p);
+	check(w, ioctl(fd, cmd, p), any_ioctl_errs);
+}
+
+static void do_write(struct worker *w)
+{
+	struct iovec iov[3];
+	int fd = some_fd(w);
+	size_t len = some_len(w), room;
+	unsigned char *p = some_ptr(w, len);
+	int i, cnt;
+	ssize_t n;
+
+	room = arena_room(w, p);
+	if (room && one_in(w, 2))
+		fill_random(w, p, len < room ? len : room);
+	if (one_in(w, 3)) {
+		cnt = 1 + rnd(w, 3);
+		for (len = 0, i = 0; i < cnt; i++) {
+			iov[i].iov_len = some_len(w) % (w->page + 1);
+			iov[i].iov_base = some_ptr(w, iov[i].iov_len);
+			len += iov[i].iov_len;
+		}
+		describe(w, "writev fd %d count %d len %zu", fd, cnt, len);
+		n = writev(fd, iov, cnt);
+		check(w, n, write_errs);
+	} else {
+		describe(w, "write fd %d buf %p len %zu", fd, p, len);
+		n = write(fd, p, len);
+		check(w, n, write_errs);
+	}
+	/* one write() is one whole message */
+	if (n >= 0 && (size_t)n != len)
+		bad_result(w, "short write");
+}
+
+static void do_read(struct worker *w)
+{
+	struct iovec iov[3];
+	int fd = some_fd(w);
+	size_t len = PICK(w, 0, 1, 47, 48, 49, 100, 4096, 8192, 65536 + 48,
+			  1 << 20);
+	void *p = some_ptr(w, len);
+	int i, cnt;
+	ssize_t n;
+
+	if (one_in(w, 3)) {
+		cnt = 1 + rnd(w, 3);
+		for (i = 0; i < cnt; i++) {
+			iov[i].iov_len = PICK(w, 0, 1, 48, 100, 4096);
+			iov[i].iov_base = some_ptr(w, iov[i].iov_len);
+		}
+		for (len = 0, i = 0; i < cnt; i++)
+			len += iov[i].iov_len;
+		describe(w, "readv fd %d count %d len %zu", fd, cnt, len);
+		n = readv(fd, iov, cnt);
+	} else {
+		describe(w, "read fd %d buf %p len %zu", fd, p, len);
+		n = read(fd, p, len);
+	}
+	check(w, n, ERRS(EBADF, EFAULT, EMSGSIZE, EAGAIN, EINTR, EPIPE,
+			 EACCES));
+	if (n > (ssize_t)len)
+		bad_result(w, "read more than asked for");
+}
+
+static void do_lseek(struct worker *w)
+{
+	int fd = some_fd(w);
+	off_t off = mess(w) ? (off_t)rng_next(&w->rng) :
+		    (off_t)PICK(w, 0, 1, -1, 5, -5, 1000, LLONG_MAX, LLONG_MIN);
+	int whence = mess(w) ? (int)PICK(w, SEEK_DATA, SEEK_HOLE, 5, -1) :
+		     (int)PICK(w, SEEK_SET, SEEK_CUR, SEEK_END);
+
+	describe(w, "lseek fd %d offset %lld whence %d", fd, (long long)off,
+		 whence);
+	check(w, lseek(fd, off, whence), ERRS(EINVAL, EBADF, EACCES));
+}
+
+static void do_positional(struct worker *w)
+{
+	char buf[64];
+	int fd = some_fd(w);
+	ssize_t n;
+
+	describe(w, "pread/pwrite fd %d", fd);
+	if (one_in(w, 2))
+		n = pread(fd, buf, sizeof(buf), rnd(w, 100));
+	else
+		n = pwrite(fd, "x", 1, rnd(w, 100));
+	if (n >= 0)
+		bad_result(w, "positional I/O succeeded");
+	check(w, n, ERRS(ESPIPE, EBADF));
+}
+
+static void do_poll(struct worker *w)
+{
+	struct pollfd pfd[3];
+	short events = POLLIN | POLLOUT | POLLPRI | POLLRDNORM | POLLWRNORM;
+	short allowed;
+	int i, cnt = 1 + rnd(w, 3), n;
+
+	for (i = 0; i < cnt; i++) {
+		pfd[i].fd = some_fd(w);
+		pfd[i].events = rnd(w, 1 << 16) & events;
+	}
+	describe(w, "poll %d files", cnt);
+	n = poll(pfd, cnt, rnd(w, 5));
+	check(w, n, ERRS(EINTR));
+	for (i = 0; n > 0 && i < cnt; i++) {
+		allowed = pfd[i].events | POLLERR | POLLHUP;
+		if (pfd[i].fd < 0)
+			allowed = 0;
+		if (pfd[i].revents & ~allowed)
+			bad_result(w, "poll returned an event not asked for");
+	}
+}
+
+static void do_epoll(struct worker *w)
+{
+	struct epoll_event ev = {
+		.events = rnd(w, 1 << 8) & (EPOLLIN | EPOLLOUT | EPOLLPRI |
+					    EPOLLHUP | EPOLLET),
+	};
+	struct epoll_event out[4];
+	int fd = some_fd(w);
+	int op = PICK(w, EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLL_CTL_DEL);
+
+	if (one_in(w, 2)) {
+		describe(w, "epoll_ctl op %d fd %d events %#x", op, fd,
+			 ev.events);
+		check(w, epoll_ctl(w->epfd, op, fd, &ev),
+		      ERRS(EEXIST, ENOENT, EBADF));
+	} else {
+		describe(w, "epoll_wait");
+		check(w, epoll_wait(w->epfd, out, ARRAY_SIZE(out), rnd(w, 3)),
+		      ERRS(EINTR));
+	}
+}
+
+/*
+ * cbm has no mmap yet: every mapping is refused, by the VFS (EACCES) if the
+ * file's access mode does not allow it, else by the device (ENODEV).
+ */
+static void do_mmap(struct worker *w)
+{
+	int fd = some_fd(w);
+	int prot = PICK(w, PROT_READ, PROT_WRITE, PROT_READ | PROT_WRITE);
+	int flags = PICK(w, MAP_SHARED, MAP_PRIVATE);
+	int acc = fcntl(fd, F_GETFL) & O_ACCMODE;
+	size_t len = w->page * (1 + rnd(w, 16));
+	int want = ENODEV;
+	void *p;
+
+	if (acc == O_WRONLY ||
+	    (flags == MAP_SHARED && (prot & PROT_WRITE) && acc != O_RDWR))
+		want = EACCES;
+	describe(w, "mmap fd %d len %zu prot %#x flags %#x", fd, len, prot,
+		 flags);
+	p = mmap(NULL, len, prot, flags, fd, w->page * rnd(w, 4));
+	if (p != MAP_FAILED)
+		bad_result(w, "mapped a cbm file");
+	if (errno != want)
+		bad_result(w, strerror(errno));
+}
+
+static void do_open(struct worker *w)
+{
+	int *s = slot(w);
+	int flags = PICK(w, O_RDONLY, O_WRONLY, O_RDWR) |
+		    (one_in(w, 4) ? 0 : O_NONBLOCK);
+
+	if (*s >= 0)
+		close(*s);
+	describe(w, "open flags %#x", flags);
+	*s = cbm_open(flags);
+	check(w, *s, ERRS(0));
+}
+
+/* Closes a slot, and sometimes fills it with a duplicate of another */
+static void do_close_dup(struct worker *w)
+{
+	int *s = slot(w);
+	int fd;
+
+	if (*s >= 0)
+		close(*s);
+	*s = -1;
+	if (one_in(w, 2))
+		return;
+	fd = some_fd(w);
+	describe(w, "dup fd %d", fd);
+	*s = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	check(w, *s, ERRS(0));
+}
+
+static void do_fcntl(struct worker *w)
+{
+	int fd = some_fd(w);
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0)
+		return;
+	describe(w, "fcntl fd %d toggling O_NONBLOCK", fd);
+	check(w, fcntl(fd, F_SETFL, fl ^ O_NONBLOCK), ERRS(EBADF));
+}
+
+/* Root changes a limit that every write checks, while writes go on */
+static void do_param(struct worker *w)
+{
+	__u64 v = PICK(w, 64, 4096, 65536);
+
+	if (w->unpriv)
+		return;
+	describe(w, "max_msg_size %llu", (unsigned long long)v);
+	check(w, param_write("max_msg_size", v), ERRS(0));
+}
+
+static const struct {
+	void (*fn)(struct worker *w);
+	unsigned int weight;
+} ops[] = {
+	{ do_bind, 6 }, { do_unlink, 2 }, { do_send, 8 },
+	{ do_set_config, 3 }, { do_get, 6 }, { do_random_ioctl, 4 },
+	{ do_write, 10 }, { do_read, 10 }, { do_lseek, 4 },
+	{ do_positional, 1 }, { do_poll, 4 }, { do_epoll, 3 },
+	{ do_mmap, 1 }, { do_open, 4 }, { do_close_dup, 3 }, { do_fcntl, 2 },
+	{ do_param, 1 },
+};
+
+static void run_worker(struct fuzz *fz, int id)
+{
+	struct sigevent sev = {
+		.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR1,
+	};
+	struct itimerspec its = {
+		.it_value.tv_nsec = INTERRUPT_MS * 1000000L,
+		.it_interval.tv_nsec = INTERRUPT_MS * 1000000L,
+	};
+	unsigned int total = 0, r, i;
+	__u64 deadline = mono_ms() + fz->secs * 1000ULL;
+	struct worker w = {
+		.id = id,
+		.unpriv = id == UNPRIV_WORKER,
+		.rng = fz->seed + id,
+		.fz = fz,
+		.page = sysconf(_SC_PAGESIZE),
+	};
+	timer_t timer;
+
+	for (i = 0; i < SLOTS; i++)
+		w.fds[i] = i < SHARED_FDS ? fz->shared[i] : -1;
+	w.arena = mmap(NULL, ARENA_PAGES * w.page, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	w.ro = mmap(NULL, w.page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		    0);
+	CHILD_CHECK(w.arena != MAP_FAILED && w.ro != MAP_FAILED);
+	CHILD_CHECK(mprotect(w.arena + (ARENA_PAGES - 1) * w.page, w.page,
+			     PROT_NONE) == 0);
+	w.epfd = epoll_create1(EPOLL_CLOEXEC);
+	CHILD_CHECK(w.epfd >= 0);
+	if (w.unpriv)
+		CHILD_CHECK(drop_privs(UNPRIV_UID, UNPRIV_GID) == 0);
+
+	/* no SA_RESTART: a blocking call ends with EINTR */
+	CHILD_CHECK(catch_signal(SIGUSR1, 0, on_interrupt) == 0);
+	CHILD_CHECK(timer_create(CLOCK_MONOTONIC, &sev, &timer) == 0);
+	CHILD_CHECK(timer_settime(timer, 0, &its, NULL) == 0);
+
+	for (i = 0; i < ARRAY_SIZE(ops); i++)
+		total += ops[i].weight;
+	while (mono_ms() < deadline) {
+		r = rnd(&w, total);
+		for (i = 0; r >= ops[i].weight; i++)
+			r -= ops[i].weight;
+		w.n++;
+		w.dirty = one_in(&w, 2);
+		ops[i].fn(&w);
+	}
+	fz->ops[id] = w.n;
+	_exit(0);
+}
+
+FIXTURE(fuzz) {
+	struct fuzz fz;
+	long long max_capacity, max_msg_size;
+};
+
+FIXTURE_SETUP(fuzz)
+{
+	const char *seed = getenv("CBM_FUZZ_SEED");
+	char tag[16];
+	int i;
+
+	for (i = 0; i < SHARED_FDS; i++)
+		self->fz.shared[i] = -1;
+	self->fz.secs = env_secs("CBM_FUZZ_SECS", FUZZ_SECS);
+	self->fz.seed = seed ? strtoull(seed, NULL, 0) :
+			       now_ns() ^ (__u64)getpid() << 32;
+	TH_LOG("seed %llu: CBM_FUZZ_SEED=%llu replays it, for %u s",
+	       (unsigned long long)self->fz.seed,
+	       (unsigned long long)self->fz.seed, self->fz.secs);
+	for (i = 0; i < POOL; i++) {
+		snprintf(tag, sizeof(tag), "fz%d", i);
+		conv_name(self->fz.pool[i], tag);
+	}
+	self->fz.ops = mmap(NULL, WORKERS * sizeof(*self->fz.ops),
+			    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+			    -1, 0);
+	ASSERT_NE(MAP_FAILED, self->fz.ops);
+
+	ASSERT_EQ(0, param_read("max_capacity", &self->max_capacity));
+	ASSERT_EQ(0, param_read("max_msg_size", &self->max_msg_size));
+	ASSERT_EQ(0, param_write("max_capacity", FUZZ_MAX_CAPACITY));
+
+	/* files every worker inherits: one description, many processes */
+	self->fz.shared[0] = create_named(self->fz.pool[0], O_RDWR | O_NONBLOCK,
+					  0666, 0, MIN_CAPACITY);
+	self->fz.shared[1] = cbm_open(O_RDONLY | O_NONBLOCK);
+	self->fz.shared[2] = cbm_open(O_WRONLY | O_NONBLOCK);
+	self->fz.shared[3] = cbm_open(O_RDWR);
+	for (i = 0; i < SHARED_FDS; i++)
+		ASSERT_LE(0, self->fz.shared[i]);
+	ASSERT_EQ(0, cbm_bind(self->fz.shared[2], "", CBM_BIND_ANON, 0600,
+			      CBM_CONV_LOSSLESS, MIN_CAPACITY));
+}
+
+FIXTURE_TEARDOWN(fuzz)
+{
+	int i;
+
+	EXPECT_EQ(0, param_write("max_capacity", self->max_capacity));
+	EXPECT_EQ(0, param_write("max_msg_size", self->max_msg_size));
+	for (i = 0; i < SHARED_FDS; i++)
+		if (self->fz.shared[i] >= 0)
+			close(self->fz.shared[i]);
+	for (i = 0; i < POOL; i++)
+		unlink_name(self->fz.pool[i]);
+	if (self->fz.ops && self->fz.ops != MAP_FAILED)
+		munmap(self->fz.ops, WORKERS * sizeof(*self->fz.ops));
+}
+
+TEST_F_TIMEOUT(fuzz, random_calls, FUZZ_HARNESS_TIMEOUT)
+{
+	pid_t pids[WORKERS];
+	__u64 total = 0;
+	char name[CBM_NAME_MAX];
+	int i, status, fd;
+
+	alarm(self->fz.secs + 2 * FUZZ_SLACK);
+	for (i = 0; i < WORKERS; i++) {
+		pids[i] = fork_worker(self->fz.secs + FUZZ_SLACK);
+		ASSERT_LE(0, pids[i]);
+		if (pids[i] == 0)
+			run_worker(&self->fz, i);
+	}
+	for (i = 0; i < WORKERS; i++) {
+		status = wait_child(pids[i]);
+		EXPECT_EQ(0, status) TH_LOG("worker %d%s", i,
+					    status == 128 + SIGALRM ?
+					    " hung" : "");
+		total += self->fz.ops[i];
+	}
+	TH_LOG("%llu calls", (unsigned long long)total);
+
+	/* the module still works */
+	ASSERT_EQ(0, param_write("max_msg_size", self->max_msg_size));
+	conv_name(name, "after");
+	fd = create_named(name, O_RDWR | O_NONBLOCK, 0600, 0, 0);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(8, write_tagged(fd, 8, 42));
+	EXPECT_EQ(42, read_tag(fd, 8));
+	close(fd);
+	EXPECT_EQ(0, unlink_name(name));
+}
+
+TEST_HARNESS_MAIN
