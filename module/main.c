@@ -380,41 +380,46 @@ static int cbm_ioctl_info(struct file *file, void __user *uarg)
 	return cbm_copy_out(uarg, usize, &info, sizeof(info));
 }
 
-static int cbm_ioctl_reader_info(struct file *file, void __user *uarg)
+static int cbm_file_reader_info(struct file *file,
+				struct cbm_reader_info *info)
 {
 	struct cbm_file *cf = file->private_data;
-	struct cbm_reader_info info;
 	struct cbm_conv *conv;
+
+	if (!(file->f_mode & FMODE_READ))
+		return -EBADF;
+	conv = cbm_file_conv(file);
+	if (IS_ERR(conv))
+		return PTR_ERR(conv);
+	cbm_reader_info(conv, &cf->reader, cbm_file_format(cf), info);
+	return 0;
+}
+
+static int cbm_ioctl_reader_info(struct file *file, void __user *uarg)
+{
+	struct cbm_reader_info info;
 	u32 usize;
 	int err;
 
 	err = cbm_get_usize(uarg,
 			    offsetofend(struct cbm_reader_info, __reserved),
 			    &usize);
+	if (!err)
+		err = cbm_file_reader_info(file, &info);
 	if (err)
 		return err;
-	if (!(file->f_mode & FMODE_READ))
-		return -EBADF;
-	conv = cbm_file_conv(file);
-	if (IS_ERR(conv))
-		return PTR_ERR(conv);
-	cbm_reader_info(conv, &cf->reader, cbm_file_format(cf), &info);
 	info.size = usize;
 	return cbm_copy_out(uarg, usize, &info, sizeof(info));
 }
 
 static int cbm_ioctl_fionread(struct file *file, int __user *uarg)
 {
-	struct cbm_file *cf = file->private_data;
 	struct cbm_reader_info info;
-	struct cbm_conv *conv;
+	int err;
 
-	if (!(file->f_mode & FMODE_READ))
-		return -EBADF;
-	conv = cbm_file_conv(file);
-	if (IS_ERR(conv))
-		return PTR_ERR(conv);
-	cbm_reader_info(conv, &cf->reader, cbm_file_format(cf), &info);
+	err = cbm_file_reader_info(file, &info);
+	if (err)
+		return err;
 	return put_user(info.next_len, uarg);
 }
 
