@@ -315,21 +315,30 @@ static inline __u64 now_ns(void)
 	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-/* Reads a decimal or 0-prefixed octal value from a sysfs or procfs file */
-static inline int read_num(const char *path, long long *val)
+/* Reads a small sysfs or procfs file into @buf as a string */
+static inline int read_text(const char *path, char *buf, size_t size)
 {
-	char buf[64];
 	ssize_t n;
 	int fd;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
+	n = read(fd, buf, size - 1);
 	close(fd);
 	if (n <= 0)
 		return -1;
 	buf[n] = '\0';
+	return 0;
+}
+
+/* Reads a decimal or 0-prefixed octal value from a sysfs or procfs file */
+static inline int read_num(const char *path, long long *val)
+{
+	char buf[64];
+
+	if (read_text(path, buf, sizeof(buf)))
+		return -1;
 	*val = strtoll(buf, NULL, 0);
 	return 0;
 }
@@ -472,19 +481,12 @@ static inline int sync_wait(int fd)
 static inline int wait_sleeping(pid_t pid)
 {
 	char path[64], buf[512], *p;
-	int tries, fd;
-	ssize_t n;
+	int tries;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	for (tries = 0; tries < WAIT_MS / 10; tries++) {
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
+		if (read_text(path, buf, sizeof(buf)))
 			return -1;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			return -1;
-		buf[n] = '\0';
 		/* the state follows the command name, which may contain ')' */
 		p = strrchr(buf, ')');
 		if (p && p[1] == ' ' && p[2] == 'S')
