@@ -103,22 +103,6 @@ FIXTURE_VARIANT_ADD(fault, send) { .op = OP_SEND };
 FIXTURE_VARIANT_ADD(fault, read) { .op = OP_READ };
 FIXTURE_VARIANT_ADD(fault, epoll_add) { .op = OP_EPOLL };
 
-static int read_knob(const char *path, char *buf)
-{
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, KNOB_LEN - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	return 0;
-}
-
 /* Saves @path's value for teardown and sets it; a missing file is no error */
 static int set_knob(FIXTURE_DATA(fault) *self, const char *path,
 		    const char *value)
@@ -130,7 +114,7 @@ static int set_knob(FIXTURE_DATA(fault) *self, const char *path,
 	if (self->nknobs == MAX_KNOBS)
 		return -1;
 	snprintf(k->path, sizeof(k->path), "%s", path);
-	if (read_knob(path, k->saved))
+	if (read_text(path, k->saved, KNOB_LEN))
 		return -1;
 	self->nknobs++;
 	return write_file(path, value);
