@@ -1,30 +1,46 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * cbm conversations: the name table, ownership and permissions, readers,
- * overflow policy (lossy eviction or lossless back-pressure) and waiting.
+ * overflow policy (lossy eviction or lossless back-pressure), windows and
+ * pinned messages, resizing, and waiting.
  *
- * Lock order: cbm_ns_lock, then a conversation's lock.
+ * Lock order: cbm_ns_lock, then a conversation's lock, then the memory
+ * caps' lock (acct.c).
  */
 #include <linux/capability.h>
 #include <linux/cred.h>
 #include <linux/err.h>
 #include <linux/fs.h>
 #include <linux/hashtable.h>
+#include <linux/jiffies.h>
 #include <linux/log2.h>
+#include <linux/memcontrol.h>
 #include <linux/overflow.h>
 #include <linux/pid.h>
 #include <linux/pid_namespace.h>
 #include <linux/sched.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/stringhash.h>
 #include <linux/timekeeping.h>
 #include <linux/user_namespace.h>
 
+#include "acct.h"
 #include "conv.h"
 
 #define CBM_NS_BITS	8
 #define CBM_RING_SIZE_MAX	(1UL << (BITS_PER_LONG - 1))
+/* Memory a user can make us allocate: charged, and failing without OOM */
+#define CBM_GFP			(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL)
+
+/* The work re-arms itself at least this often, keeping jiffies sane */
+#define CBM_ARM_MAX_NS		(3600ULL * NSEC_PER_SEC)
+
+/* What cbm_conv_wake() wakes, after the conversation's lock is dropped */
+#define CBM_WAKE_READERS	0x1U
+#define CBM_WAKE_WRITERS	0x2U
+#define CBM_WAKE_CONFIG		0x4U
 
 /* Named conversations, by name; protected by cbm_ns_lock */
 static DEFINE_HASHTABLE(cbm_ns, CBM_NS_BITS);
@@ -73,23 +89,48 @@ static u32 cbm_conv_max_payload(const struct cbm_conv *conv)
 		     conv->ring.size - sizeof(struct cbm_record));
 }
 
-static struct cbm_conv *cbm_conv_create(const char *name,
-					const struct cbm_create *args,
-					u32 state_flags)
+/* Round a requested capacity as a ring needs it; 0 selects the default */
+static int cbm_conv_round_capacity(u64 *capacity)
 {
 	unsigned long max = READ_ONCE(cbm_limits.max_capacity);
-	u64 size = args->capacity;
-	struct cbm_conv *conv;
-	int err;
+	u64 size = *capacity;
 
 	if (!size)
 		size = READ_ONCE(cbm_limits.default_capacity);
 	/* Whatever max_capacity says, the rounding must not overflow */
 	if (size > max || size > CBM_RING_SIZE_MAX)
-		return ERR_PTR(-E2BIG);
+		return -E2BIG;
 	size = roundup_pow_of_two(max_t(u64, size, PAGE_SIZE));
 	if (size > max)
-		return ERR_PTR(-E2BIG);
+		return -E2BIG;
+	*capacity = size;
+	return 0;
+}
+
+/* Allocate ring memory, charging the creator's memory cgroup */
+static int cbm_conv_ring_alloc(struct cbm_conv *conv, struct cbm_ring *ring,
+			       u64 size)
+{
+	struct mem_cgroup *old = set_active_memcg(conv->memcg);
+	int err = cbm_ring_init(ring, size, CBM_GFP);
+
+	set_active_memcg(old);
+	return err;
+}
+
+static void cbm_conv_work(struct work_struct *work);
+
+static struct cbm_conv *cbm_conv_create(const char *name,
+					const struct cbm_create *args,
+					u32 state_flags)
+{
+	struct cbm_conv *conv;
+	u64 size = args->capacity;
+	int err;
+
+	err = cbm_conv_round_capacity(&size);
+	if (err)
+		return ERR_PTR(err);
 
 	if (atomic_inc_return(&cbm_nr_convs) >
 	    READ_ONCE(cbm_limits.max_conversations)) {
@@ -97,27 +138,42 @@ static struct cbm_conv *cbm_conv_create(const char *name,
 		goto err_uncount;
 	}
 
-	conv = kzalloc(sizeof(*conv), GFP_KERNEL_ACCOUNT);
+	conv = kzalloc(sizeof(*conv), CBM_GFP);
 	if (!conv) {
 		err = -ENOMEM;
 		goto err_uncount;
 	}
-	err = cbm_ring_init(&conv->ring, size, GFP_KERNEL_ACCOUNT);
+	if (state_flags & CBM_CONV_DEFAULT) {
+		conv->uid = GLOBAL_ROOT_UID;
+		conv->gid = GLOBAL_ROOT_GID;
+	} else {
+		conv->uid = current_fsuid();
+		conv->gid = current_fsgid();
+	}
+	err = cbm_acct_charge(conv->uid, size);
 	if (err)
 		goto err_free_conv;
+	conv->charged = size;
+	conv->memcg = get_mem_cgroup_from_mm(current->mm);
+	err = cbm_conv_ring_alloc(conv, &conv->ring, size);
+	if (err)
+		goto err_uncharge;
 
 	kref_init(&conv->ref);
 	mutex_init(&conv->lock);
 	INIT_LIST_HEAD(&conv->readers);
+	INIT_LIST_HEAD(&conv->pins);
+	INIT_DELAYED_WORK(&conv->work, cbm_conv_work);
 	init_waitqueue_head(&conv->rd_wait);
 	init_waitqueue_head(&conv->wr_wait);
 	conv->flags = args->flags | state_flags;
-	conv->uid = current_fsuid();
-	conv->gid = current_fsgid();
 	conv->mode = args->mode;
 	strscpy(conv->name, name, sizeof(conv->name));
 	return conv;
 
+err_uncharge:
+	mem_cgroup_put(conv->memcg);
+	cbm_acct_uncharge(conv->uid, size);
 err_free_conv:
 	kfree(conv);
 err_uncount:
@@ -128,8 +184,15 @@ err_uncount:
 static void cbm_conv_release(struct kref *ref)
 {
 	struct cbm_conv *conv = container_of(ref, struct cbm_conv, ref);
+	struct cbm_pinned *pin, *tmp;
 
+	/* Nobody else can arm the work now: no file and no name is left */
+	cancel_delayed_work_sync(&conv->work);
+	list_for_each_entry_safe(pin, tmp, &conv->pins, node)
+		kfree(pin);
 	cbm_ring_destroy(&conv->ring);
+	cbm_acct_uncharge(conv->uid, conv->charged);
+	mem_cgroup_put(conv->memcg);
 	mutex_destroy(&conv->lock);
 	kfree(conv);
 	atomic_dec(&cbm_nr_convs);
@@ -317,8 +380,6 @@ int cbm_conv_setup(umode_t default_mode)
 	conv = cbm_conv_create(CBM_DEFAULT_NAME, &args, CBM_CONV_DEFAULT);
 	if (IS_ERR(conv))
 		return PTR_ERR(conv);
-	conv->uid = GLOBAL_ROOT_UID;
-	conv->gid = GLOBAL_ROOT_GID;
 
 	mutex_lock(&cbm_ns_lock);
 	hash_add(cbm_ns, &conv->hnode, cbm_name_hash(conv->name));
@@ -350,6 +411,154 @@ void cbm_conv_teardown(void)
 	WARN_ON(atomic_read(&cbm_nr_convs));
 }
 
+static void cbm_conv_wake(struct cbm_conv *conv, unsigned int what)
+{
+	__poll_t pri = what & CBM_WAKE_CONFIG ? EPOLLPRI : 0;
+
+	if (what & (CBM_WAKE_READERS | CBM_WAKE_CONFIG))
+		wake_up_interruptible_poll(&conv->rd_wait,
+					   EPOLLIN | EPOLLRDNORM | pri);
+	if (what & CBM_WAKE_CONFIG)
+		wake_up_interruptible_poll(&conv->wr_wait,
+					   EPOLLOUT | EPOLLWRNORM | pri);
+	else if (what & CBM_WAKE_WRITERS)
+		cbm_conv_wake_writers(conv);
+}
+
+/* Only the owner or an administrator changes a conversation for everybody */
+static int cbm_conv_may_configure(const struct cbm_conv *conv)
+{
+	if (uid_eq(current_fsuid(), conv->uid) || capable(CAP_SYS_ADMIN))
+		return 0;
+	return -EPERM;
+}
+
+/*
+ * The stored messages are the pinned copies older than the ring's first
+ * record, then the ring's records. cbm_stored_next() walks them in
+ * sequence order.
+ */
+struct cbm_stored_iter {
+	const struct cbm_pinned *pin;
+	u64 seq;
+	u64 pos;
+};
+
+static const struct cbm_pinned *cbm_pin_next(const struct cbm_conv *conv,
+					     const struct cbm_pinned *pin)
+{
+	if (list_is_last(&pin->node, &conv->pins))
+		return NULL;
+	return list_next_entry(pin, node);
+}
+
+static void cbm_stored_start(const struct cbm_conv *conv,
+			     struct cbm_stored_iter *it)
+{
+	it->pin = list_empty(&conv->pins) ? NULL :
+		  list_first_entry(&conv->pins, struct cbm_pinned, node);
+	it->seq = conv->ring.first_seq;
+	it->pos = conv->ring.tail;
+}
+
+static const struct cbm_record *cbm_stored_next(const struct cbm_conv *conv,
+						struct cbm_stored_iter *it)
+{
+	const struct cbm_record *rec;
+
+	if (it->pin && it->pin->rec.seq < conv->ring.first_seq) {
+		rec = &it->pin->rec;
+		it->pin = cbm_pin_next(conv, it->pin);
+		return rec;
+	}
+	if (it->seq == conv->ring.next_seq)
+		return NULL;
+	rec = cbm_ring_rec(&conv->ring, it->pos);
+	it->pos += CBM_RECORD_SPACE(rec->len);
+	it->seq++;
+	return rec;
+}
+
+/* The oldest pinned copy at or after @seq, or NULL */
+static struct cbm_pinned *cbm_pin_find(const struct cbm_conv *conv, u64 seq)
+{
+	struct cbm_pinned *pin;
+
+	list_for_each_entry(pin, &conv->pins, node)
+		if (pin->rec.seq >= seq)
+			return pin;
+	return NULL;
+}
+
+/*
+ * The oldest stored message at or after @seq, which is older than the
+ * ring's first record: a pinned copy, or the ring's first record.
+ */
+static u64 cbm_conv_next_stored(const struct cbm_conv *conv, u64 seq)
+{
+	const struct cbm_pinned *pin = cbm_pin_find(conv, seq);
+
+	if (pin && pin->rec.seq < conv->ring.first_seq)
+		return pin->rec.seq;
+	return conv->ring.first_seq;
+}
+
+/* Pinned copies from @seq up to the ring's first record */
+static u64 cbm_conv_pins_below(const struct cbm_conv *conv, u64 seq)
+{
+	const struct cbm_pinned *pin;
+	u64 n = 0;
+
+	list_for_each_entry(pin, &conv->pins, node)
+		if (pin->rec.seq >= seq && pin->rec.seq < conv->ring.first_seq)
+			n++;
+	return n;
+}
+
+static u64 cbm_conv_stored(const struct cbm_conv *conv)
+{
+	return cbm_conv_pins_below(conv, 0) +
+	       conv->ring.next_seq - conv->ring.first_seq;
+}
+
+/* Move a reader to @seq, a stored sequence number or the next one */
+static void cbm_reader_set(struct cbm_conv *conv, struct cbm_reader *reader,
+			   u64 seq)
+{
+	if (seq >= conv->ring.first_seq)
+		reader->pos = cbm_ring_pos(&conv->ring, seq, reader->seq,
+					   reader->pos);
+	reader->seq = seq;
+}
+
+/*
+ * Where a reader's next read starts: past the holes below its floor, which
+ * were gone before it came and are not losses.
+ */
+static u64 cbm_reader_start(const struct cbm_conv *conv,
+			    const struct cbm_reader *reader)
+{
+	u64 seq = reader->seq;
+	u64 next;
+
+	while (seq < reader->floor && seq < conv->ring.first_seq) {
+		next = cbm_conv_next_stored(conv, seq);
+		if (next == seq)
+			break;
+		seq = min(next, reader->floor);
+	}
+	return seq;
+}
+
+/* Move a reader past the holes below its floor */
+static void cbm_reader_skip(struct cbm_conv *conv, struct cbm_reader *reader)
+{
+	u64 start = cbm_reader_start(conv, reader);
+
+	if (start != reader->seq)
+		cbm_reader_set(conv, reader, start);
+}
+
 /**
  * cbm_reader_attach() - add a reader at the oldest stored message
  * @conv: the conversation
@@ -360,8 +569,9 @@ void cbm_reader_attach(struct cbm_conv *conv, struct cbm_reader *reader,
 		       bool lossless)
 {
 	mutex_lock(&conv->lock);
-	reader->seq = conv->ring.first_seq;
+	reader->seq = cbm_conv_next_stored(conv, 0);
 	reader->pos = conv->ring.tail;
+	reader->floor = conv->ring.first_seq;
 	reader->lost = 0;
 	reader->lossless = lossless && (conv->flags & CBM_CONV_LOSSLESS);
 	list_add_tail(&reader->node, &conv->readers);
@@ -369,56 +579,6 @@ void cbm_reader_attach(struct cbm_conv *conv, struct cbm_reader *reader,
 	if (reader->lossless)
 		conv->nr_lossless++;
 	mutex_unlock(&conv->lock);
-}
-
-/**
- * cbm_reader_detach() - remove a reader, releasing what it held back
- * @conv: the conversation
- * @reader: a reader attached to @conv
- */
-void cbm_reader_detach(struct cbm_conv *conv, struct cbm_reader *reader)
-{
-	bool wake;
-
-	mutex_lock(&conv->lock);
-	list_del(&reader->node);
-	conv->nr_readers--;
-	wake = reader->lossless;
-	if (wake) {
-		conv->nr_lossless--;
-		conv->room_gen++;
-	}
-	mutex_unlock(&conv->lock);
-	if (wake)
-		cbm_conv_wake_writers(conv);
-}
-
-/**
- * cbm_reader_set_lossless() - change whether a reader holds back eviction
- * @conv: the conversation
- * @reader: a reader attached to @conv
- * @lossless: hold back eviction, if the conversation is lossless
- */
-void cbm_reader_set_lossless(struct cbm_conv *conv,
-			     struct cbm_reader *reader, bool lossless)
-{
-	bool wake = false;
-
-	lossless = lossless && (conv->flags & CBM_CONV_LOSSLESS);
-	mutex_lock(&conv->lock);
-	if (reader->lossless != lossless) {
-		reader->lossless = lossless;
-		if (lossless) {
-			conv->nr_lossless++;
-		} else {
-			conv->nr_lossless--;
-			conv->room_gen++;
-			wake = true;
-		}
-	}
-	mutex_unlock(&conv->lock);
-	if (wake)
-		cbm_conv_wake_writers(conv);
 }
 
 /* Oldest sequence number a lossless reader still needs, U64_MAX if none */
@@ -437,9 +597,31 @@ static u64 cbm_conv_held_seq(const struct cbm_conv *conv)
 }
 
 /*
- * Find how many of the oldest messages must go for @need free bytes, not
- * touching any a lossless reader still needs. On success *@evict_to is the
- * first sequence number to keep.
+ * Drop the ring's records up to @evict_to. A pinned record only leaves the
+ * ring (its copy stays stored); the others are evicted.
+ */
+static u64 cbm_conv_evict_to(struct cbm_conv *conv, u64 evict_to)
+{
+	struct cbm_ring *ring = &conv->ring;
+	const struct cbm_record *rec;
+	u64 n = 0;
+
+	while (ring->first_seq < evict_to) {
+		rec = cbm_ring_rec(ring, ring->tail);
+		if (!cbm_record_pinned(rec)) {
+			cbm_window_sub(&conv->wcount, rec);
+			n++;
+		}
+		cbm_ring_evict(ring);
+	}
+	conv->evicted += n;
+	return n;
+}
+
+/*
+ * Find how many of the oldest records must go for @need free bytes, not
+ * touching any unpinned one a lossless reader still needs. On success
+ * *@evict_to is the first sequence number to keep.
  */
 static bool cbm_conv_find_room(const struct cbm_conv *conv, u64 need,
 			       u64 *evict_to)
@@ -449,14 +631,16 @@ static bool cbm_conv_find_room(const struct cbm_conv *conv, u64 need,
 	u64 held = cbm_conv_held_seq(conv);
 	u64 seq = ring->first_seq;
 	u64 pos = ring->tail;
-	u64 space;
+	const struct cbm_record *rec;
 
 	while (room < need) {
-		if (seq >= held || seq == ring->next_seq)
+		if (seq == ring->next_seq)
 			return false;
-		space = CBM_RECORD_SPACE(cbm_ring_rec(ring, pos)->len);
-		room += space;
-		pos += space;
+		rec = cbm_ring_rec(ring, pos);
+		if (seq >= held && !cbm_record_pinned(rec))
+			return false;
+		room += CBM_RECORD_SPACE(rec->len);
+		pos += CBM_RECORD_SPACE(rec->len);
 		seq++;
 	}
 	*evict_to = seq;
@@ -469,35 +653,348 @@ static bool cbm_conv_make_room(struct cbm_conv *conv, u64 need)
 
 	if (!cbm_conv_find_room(conv, need, &evict_to))
 		return false;
-	while (conv->ring.first_seq < evict_to) {
-		cbm_ring_evict(&conv->ring);
-		conv->evicted++;
-	}
+	cbm_conv_evict_to(conv, evict_to);
 	return true;
+}
+
+/* The oldest unpinned record in the ring, or NULL; *@seqp is its seq */
+static const struct cbm_record *
+cbm_conv_oldest_unpinned(const struct cbm_conv *conv, u64 *seqp)
+{
+	const struct cbm_ring *ring = &conv->ring;
+	const struct cbm_record *rec;
+	u64 seq = ring->first_seq;
+	u64 pos = ring->tail;
+
+	for (; seq != ring->next_seq; seq++) {
+		rec = cbm_ring_rec(ring, pos);
+		if (!cbm_record_pinned(rec)) {
+			*seqp = seq;
+			return rec;
+		}
+		pos += CBM_RECORD_SPACE(rec->len);
+	}
+	return NULL;
+}
+
+static bool cbm_window_set(const struct cbm_window *win)
+{
+	return win->max_msgs || win->max_bytes || win->max_tokens ||
+	       win->max_age_ns;
+}
+
+/*
+ * Evict what the window no longer keeps, oldest first, stopping at a
+ * message a lossless reader still needs.
+ *
+ * Return: the number of messages evicted.
+ */
+static u64 cbm_conv_trim(struct cbm_conv *conv)
+{
+	const struct cbm_record *oldest;
+	u64 held, now, seq, n = 0;
+	enum cbm_trim why;
+
+	lockdep_assert_held(&conv->lock);
+	if (!cbm_window_set(&conv->win))
+		return 0;
+	held = cbm_conv_held_seq(conv);
+	now = ktime_get_real_ns();
+	while ((oldest = cbm_conv_oldest_unpinned(conv, &seq))) {
+		why = cbm_window_trim(&conv->win, &conv->wcount, oldest, now);
+		if (why == CBM_TRIM_NONE || seq >= held)
+			break;
+		n += cbm_conv_evict_to(conv, seq + 1);
+		if (why == CBM_TRIM_EXPIRED)
+			conv->expired++;
+	}
+	if (n)
+		conv->room_gen++;
+	return n;
+}
+
+/*
+ * Replace the ring with one of @size bytes, evicting the oldest records if
+ * they do not fit. Caps are charged before, and given back after, so a
+ * failure changes nothing.
+ */
+static int cbm_conv_resize_locked(struct cbm_conv *conv, u64 size,
+				  u64 *evicted)
+{
+	struct cbm_ring *ring = &conv->ring;
+	u64 old = ring->size;
+	struct cbm_ring new;
+	u64 evict_to;
+	int err;
+
+	lockdep_assert_held(&conv->lock);
+	*evicted = 0;
+	if (size == old)
+		return 0;
+	evict_to = ring->first_seq;
+	if (cbm_ring_used(ring) > size &&
+	    !cbm_conv_find_room(conv, old - size, &evict_to))
+		return -EBUSY;
+	if (size > old) {
+		err = cbm_acct_charge(conv->uid, size - old);
+		if (err)
+			return err;
+	}
+	err = cbm_conv_ring_alloc(conv, &new, size);
+	if (err) {
+		if (size > old)
+			cbm_acct_uncharge(conv->uid, size - old);
+		return err;
+	}
+
+	*evicted = cbm_conv_evict_to(conv, evict_to);
+	cbm_ring_move(&new, ring);
+	cbm_ring_destroy(ring);
+	*ring = new;
+	if (size < old)
+		cbm_acct_uncharge(conv->uid, old - size);
+	conv->charged += size - old;
+	conv->resizes++;
+	conv->room_gen++;
+	WRITE_ONCE(conv->cfg_gen, conv->cfg_gen + 1);
+	cbm_autoresize_resized(&conv->autoresize, size, cbm_ring_used(ring),
+			       ktime_get_ns());
+	return 0;
+}
+
+/*
+ * Let auto-resize look at the ring's usage, and resize if it says so. A
+ * failed attempt still counts against the rate limit, so that a cap or a
+ * memory cgroup at its limit is not hammered.
+ *
+ * Return: true if the ring was resized.
+ */
+static bool cbm_conv_autoresize(struct cbm_conv *conv, bool writer_waits)
+{
+	struct cbm_autoresize_state *st = &conv->autoresize;
+	u64 now, size, evicted;
+
+	lockdep_assert_held(&conv->lock);
+	if (!(st->cfg.flags & CBM_AUTORESIZE_ON))
+		return false;
+	now = ktime_get_ns();
+	size = cbm_autoresize_target(st, conv->ring.size,
+				     cbm_ring_used(&conv->ring), writer_waits,
+				     now);
+	if (!size)
+		return false;
+	if (!cbm_conv_resize_locked(conv, size, &evicted))
+		return true;
+	st->last_resize = now;
+	return false;
+}
+
+/*
+ * Arm the work for the next thing that must happen without a caller:
+ * the oldest unpinned message expiring, or an auto-resize coming due. A
+ * message a lossless reader holds expires when the reader moves on, which
+ * trims anyway.
+ */
+static void cbm_conv_arm(struct cbm_conv *conv)
+{
+	const struct cbm_record *oldest;
+	u64 delay = U64_MAX;
+	unsigned long at;
+	u64 seq, due, now;
+
+	lockdep_assert_held(&conv->lock);
+	oldest = conv->win.max_age_ns ? cbm_conv_oldest_unpinned(conv, &seq) :
+					NULL;
+	if (oldest && seq < cbm_conv_held_seq(conv)) {
+		due = cbm_window_expiry(&conv->win, oldest);
+		now = ktime_get_real_ns();
+		if (due != U64_MAX)
+			delay = due > now ? due - now : 0;
+	}
+	due = cbm_autoresize_deadline(&conv->autoresize, conv->ring.size);
+	if (due != U64_MAX) {
+		now = ktime_get_ns();
+		delay = min(delay, due > now ? due - now : 0);
+	}
+	if (delay == U64_MAX)
+		return;
+
+	/* Round up: a work that runs early finds nothing due and re-arms */
+	at = jiffies + nsecs_to_jiffies(min(delay, CBM_ARM_MAX_NS)) + 1;
+	if (delayed_work_pending(&conv->work) &&
+	    time_before_eq(conv->work_at, at))
+		return;
+	conv->work_at = at;
+	mod_delayed_work(system_wq, &conv->work, at - jiffies);
+}
+
+static void cbm_conv_work(struct work_struct *work)
+{
+	struct cbm_conv *conv = container_of(to_delayed_work(work),
+					     struct cbm_conv, work);
+	unsigned int wake = 0;
+
+	mutex_lock(&conv->lock);
+	if (cbm_conv_trim(conv))
+		wake |= CBM_WAKE_READERS | CBM_WAKE_WRITERS;
+	if (cbm_conv_autoresize(conv, false))
+		wake |= CBM_WAKE_CONFIG;
+	cbm_conv_arm(conv);
+	mutex_unlock(&conv->lock);
+	cbm_conv_wake(conv, wake);
+}
+
+/*
+ * Lossless readers hold back less than before: writers may find room, and
+ * the window may now evict what they held.
+ */
+static unsigned int cbm_conv_released(struct cbm_conv *conv)
+{
+	lockdep_assert_held(&conv->lock);
+	conv->room_gen++;
+	cbm_conv_trim(conv);
+	cbm_conv_arm(conv);
+	return CBM_WAKE_WRITERS;
+}
+
+static unsigned int cbm_reader_moved(struct cbm_conv *conv,
+				     const struct cbm_reader *reader)
+{
+	return reader->lossless ? cbm_conv_released(conv) : 0;
+}
+
+/**
+ * cbm_reader_detach() - remove a reader, releasing what it held back
+ * @conv: the conversation
+ * @reader: a reader attached to @conv
+ */
+void cbm_reader_detach(struct cbm_conv *conv, struct cbm_reader *reader)
+{
+	unsigned int wake = 0;
+
+	mutex_lock(&conv->lock);
+	list_del(&reader->node);
+	conv->nr_readers--;
+	if (reader->lossless) {
+		conv->nr_lossless--;
+		reader->lossless = false;
+		wake = cbm_conv_released(conv);
+	}
+	mutex_unlock(&conv->lock);
+	cbm_conv_wake(conv, wake);
+}
+
+/**
+ * cbm_reader_set_lossless() - change whether a reader holds back eviction
+ * @conv: the conversation
+ * @reader: a reader attached to @conv
+ * @lossless: hold back eviction, if the conversation is lossless
+ */
+void cbm_reader_set_lossless(struct cbm_conv *conv,
+			     struct cbm_reader *reader, bool lossless)
+{
+	unsigned int wake = 0;
+
+	lossless = lossless && (conv->flags & CBM_CONV_LOSSLESS);
+	mutex_lock(&conv->lock);
+	if (reader->lossless != lossless) {
+		reader->lossless = lossless;
+		if (lossless) {
+			conv->nr_lossless++;
+		} else {
+			conv->nr_lossless--;
+			wake = cbm_conv_released(conv);
+		}
+	}
+	mutex_unlock(&conv->lock);
+	cbm_conv_wake(conv, wake);
+}
+
+/* Reserve budget and caps for a pinned copy of @space bytes */
+static int cbm_conv_charge_pin(struct cbm_conv *conv, u64 space)
+{
+	int err;
+
+	lockdep_assert_held(&conv->lock);
+	if (space > READ_ONCE(cbm_limits.max_pinned) ||
+	    conv->pinned_bytes > READ_ONCE(cbm_limits.max_pinned) - space)
+		return -ENOSPC;
+	err = cbm_acct_charge(conv->uid, space);
+	if (err)
+		return err;
+	conv->pinned_bytes += space;
+	conv->charged += space;
+	return 0;
+}
+
+static void cbm_conv_uncharge_pin(struct cbm_conv *conv, u64 space)
+{
+	lockdep_assert_held(&conv->lock);
+	conv->pinned_bytes -= space;
+	conv->charged -= space;
+	cbm_acct_uncharge(conv->uid, space);
+}
+
+/*
+ * Wait for room for @need bytes, growing the ring first if auto-resize
+ * allows. Called and returns with the lock held.
+ */
+static int cbm_conv_wait_room(struct cbm_conv *conv, u64 need, bool nonblock,
+			      unsigned int *wake)
+{
+	u64 gen;
+
+	for (;;) {
+		if (conv->unlinked)
+			return -EPIPE;
+		/* A resize may have left the ring too small for good */
+		if (need > conv->ring.size)
+			return -EMSGSIZE;
+		if (cbm_conv_make_room(conv, need))
+			return 0;
+		if (cbm_conv_autoresize(conv, true)) {
+			*wake |= CBM_WAKE_CONFIG;
+			continue;
+		}
+		if (nonblock)
+			return -EAGAIN;
+		gen = conv->room_gen;
+		mutex_unlock(&conv->lock);
+		if (wait_event_interruptible(conv->wr_wait,
+					     READ_ONCE(conv->room_gen) != gen)) {
+			mutex_lock(&conv->lock);
+			return -ERESTARTSYS;
+		}
+		mutex_lock(&conv->lock);
+	}
 }
 
 /**
  * cbm_conv_append() - append one message
  * @conv: the conversation
- * @msg: role and flags, already validated
+ * @msg: role, flags and token count, already validated
  * @from: the payload; its whole count is the message
  * @nonblock: fail with -EAGAIN instead of waiting for room
  * @seqp: set to the message's sequence number
  *
  * In a lossy conversation the oldest messages are evicted to make room; in
  * a lossless one the caller waits until lossless readers have read enough.
+ * Then the window drops what it no longer keeps.
  *
  * Return: 0 or a negative errno (-EMSGSIZE, -EFAULT, -EPIPE once unlinked,
- * -EAGAIN, -ERESTARTSYS).
+ * -EAGAIN, -ERESTARTSYS, -ENOSPC or -ENOMEM for a pinned message).
  */
 int cbm_conv_append(struct cbm_conv *conv, const struct cbm_msg *msg,
 		    struct iov_iter *from, bool nonblock, u64 *seqp)
 {
+	bool pinned = msg->flags & CBM_MSG_PINNED;
 	size_t len = iov_iter_count(from);
 	u64 need = CBM_RECORD_SPACE(len);
+	unsigned int wake = CBM_WAKE_READERS;
+	struct cbm_pinned *pin = NULL;
+	struct mem_cgroup *old_memcg;
 	struct cbm_record *rec;
-	int err = 0;
-	u64 gen;
+	int err;
 
 	if (len > cbm_conv_max_payload(conv))
 		return -EMSGSIZE;
@@ -509,31 +1006,31 @@ int cbm_conv_append(struct cbm_conv *conv, const struct cbm_msg *msg,
 	 */
 	if (fault_in_iov_iter_readable(from, len))
 		return -EFAULT;
+	if (pinned) {
+		old_memcg = set_active_memcg(conv->memcg);
+		pin = kmalloc(struct_size(pin, payload, len), CBM_GFP);
+		set_active_memcg(old_memcg);
+		if (!pin)
+			return -ENOMEM;
+	}
 
 	mutex_lock(&conv->lock);
-	for (;;) {
-		if (conv->unlinked) {
-			err = -EPIPE;
+	if (pinned) {
+		err = cbm_conv_charge_pin(conv, need);
+		if (err)
 			goto out_unlock;
-		}
-		if (cbm_conv_make_room(conv, need))
-			break;
-		if (nonblock) {
-			err = -EAGAIN;
-			goto out_unlock;
-		}
-		gen = conv->room_gen;
-		mutex_unlock(&conv->lock);
-		if (wait_event_interruptible(conv->wr_wait,
-					     READ_ONCE(conv->room_gen) != gen))
-			return -ERESTARTSYS;
-		mutex_lock(&conv->lock);
+	} else if (!cbm_window_admits(&conv->win, len, msg->tokens)) {
+		err = -EMSGSIZE;
+		goto out_unlock;
 	}
+	err = cbm_conv_wait_room(conv, need, nonblock, &wake);
+	if (err)
+		goto out_uncharge;
 
 	rec = cbm_ring_reserve(&conv->ring, len);
 	if (copy_from_iter(rec + 1, len, from) != len) {
 		err = -EFAULT;
-		goto out_unlock;
+		goto out_uncharge;
 	}
 	rec->type = CBM_RECORD_MSG;
 	rec->ts_ns = ktime_get_real_ns();
@@ -541,16 +1038,42 @@ int cbm_conv_append(struct cbm_conv *conv, const struct cbm_msg *msg,
 	rec->pid = task_tgid_nr(current);
 	rec->uid = from_kuid(&init_user_ns, current_euid());
 	rec->flags = msg->flags;
+	rec->tokens = msg->tokens;
 	rec->role = msg->role;
 	memset(rec->__reserved, 0, sizeof(rec->__reserved));
+	/* Zero the padding: whatever a ring byte held before must not leak */
+	memset((void *)(rec + 1) + len, 0, need - sizeof(*rec) - len);
 	cbm_ring_commit(&conv->ring, rec);
 	*seqp = rec->seq;
+	if (pinned) {
+		pin->rec = *rec;
+		memcpy(pin->payload, rec + 1, len);
+		list_add_tail(&pin->node, &conv->pins);
+		conv->nr_pinned++;
+		pin = NULL;
+	} else {
+		cbm_window_add(&conv->wcount, rec);
+	}
+	if (cbm_conv_trim(conv))
+		wake |= CBM_WAKE_WRITERS;
+	if (cbm_conv_autoresize(conv, false))
+		wake |= CBM_WAKE_CONFIG;
+	cbm_conv_arm(conv);
+	goto out_unlock;
 
+out_uncharge:
+	if (pinned)
+		cbm_conv_uncharge_pin(conv, need);
 out_unlock:
 	mutex_unlock(&conv->lock);
+	kfree(pin);
+	if (err)
+		wake &= ~CBM_WAKE_READERS;
 	/* Pairs with the barrier in prepare_to_wait() of a sleeping reader */
-	if (!err && wq_has_sleeper(&conv->rd_wait))
-		wake_up_interruptible_poll(&conv->rd_wait, EPOLLIN | EPOLLRDNORM);
+	if ((wake & CBM_WAKE_READERS) && !(wake & CBM_WAKE_CONFIG) &&
+	    !wq_has_sleeper(&conv->rd_wait))
+		wake &= ~CBM_WAKE_READERS;
+	cbm_conv_wake(conv, wake);
 	return err;
 }
 
@@ -574,12 +1097,44 @@ static u32 cbm_pid_for_reader(u32 nr)
 	return vnr;
 }
 
+/* A stored record's header as the calling reader sees it */
+static void cbm_record_for_reader(const struct cbm_record *rec,
+				  struct cbm_record *hdr)
+{
+	*hdr = *rec;
+	hdr->pid = cbm_pid_for_reader(rec->pid);
+	hdr->uid = from_kuid_munged(current_user_ns(),
+				    make_kuid(&init_user_ns, rec->uid));
+}
+
+/* Copy a stored record, whose payload follows it, in a reader's format */
+static ssize_t cbm_copy_record(const struct cbm_record *rec,
+			       enum cbm_format format, struct iov_iter *to)
+{
+	size_t size = rec->len;
+	struct cbm_record hdr;
+
+	if (format == CBM_FORMAT_RECORD)
+		size += sizeof(hdr);
+	if (iov_iter_count(to) < size)
+		return -EMSGSIZE;
+	if (format == CBM_FORMAT_RECORD) {
+		cbm_record_for_reader(rec, &hdr);
+		if (copy_to_iter(&hdr, sizeof(hdr), to) != sizeof(hdr))
+			return -EFAULT;
+	}
+	if (copy_to_iter(rec + 1, rec->len, to) != rec->len)
+		return -EFAULT;
+	return size;
+}
+
+/* Report the messages lost before the next stored one, @next */
 static ssize_t cbm_conv_read_gap(struct cbm_conv *conv,
 				 struct cbm_reader *reader,
-				 enum cbm_format format, struct iov_iter *to)
+				 enum cbm_format format, struct iov_iter *to,
+				 u64 next)
 {
-	struct cbm_ring *ring = &conv->ring;
-	u64 lost = ring->first_seq - reader->seq;
+	u64 lost = next - reader->seq;
 	struct cbm_record gap = {
 		.hdr_len = sizeof(gap),
 		.type = CBM_RECORD_GAP,
@@ -596,36 +1151,32 @@ static ssize_t cbm_conv_read_gap(struct cbm_conv *conv,
 		ret = sizeof(gap);
 	}
 	reader->lost += lost;
-	reader->seq = ring->first_seq;
-	reader->pos = ring->tail;
+	cbm_reader_set(conv, reader, next);
 	return ret;
 }
 
-static ssize_t cbm_conv_read_msg(struct cbm_conv *conv,
+/* Read the record at the cursor: a pinned copy, a gap, or a ring record */
+static ssize_t cbm_conv_read_one(struct cbm_conv *conv,
 				 struct cbm_reader *reader,
 				 enum cbm_format format, struct iov_iter *to)
 {
-	struct cbm_record *rec = cbm_ring_rec(&conv->ring, reader->pos);
-	size_t size = rec->len;
-	struct cbm_record hdr;
+	const struct cbm_record *rec;
+	u64 next;
+	ssize_t ret;
 
-	if (format == CBM_FORMAT_RECORD)
-		size += sizeof(hdr);
-	if (iov_iter_count(to) < size)
-		return -EMSGSIZE;
-	if (format == CBM_FORMAT_RECORD) {
-		hdr = *rec;
-		hdr.pid = cbm_pid_for_reader(rec->pid);
-		hdr.uid = from_kuid_munged(current_user_ns(),
-					   make_kuid(&init_user_ns, rec->uid));
-		if (copy_to_iter(&hdr, sizeof(hdr), to) != sizeof(hdr))
-			return -EFAULT;
+	if (reader->seq < conv->ring.first_seq) {
+		next = cbm_conv_next_stored(conv, reader->seq);
+		if (next != reader->seq)
+			return cbm_conv_read_gap(conv, reader, format, to,
+						 next);
+		rec = &cbm_pin_find(conv, next)->rec;
+	} else {
+		rec = cbm_ring_rec(&conv->ring, reader->pos);
 	}
-	if (copy_to_iter(rec + 1, rec->len, to) != rec->len)
-		return -EFAULT;
-	reader->seq++;
-	reader->pos += CBM_RECORD_SPACE(rec->len);
-	return size;
+	ret = cbm_copy_record(rec, format, to);
+	if (ret >= 0)
+		cbm_reader_set(conv, reader, reader->seq + 1);
+	return ret;
 }
 
 /**
@@ -637,7 +1188,7 @@ static ssize_t cbm_conv_read_msg(struct cbm_conv *conv,
  * @nonblock: fail with -EAGAIN instead of waiting for a message
  *
  * A reader whose next message was evicted is told once (-EPIPE or a gap
- * record) and moves to the oldest stored message.
+ * record) and moves to the next stored message.
  *
  * Return: bytes copied, 0 at the end of an unlinked conversation, or a
  * negative errno (-EMSGSIZE, -EFAULT, -EPIPE, -EAGAIN, -ERESTARTSYS).
@@ -647,12 +1198,15 @@ ssize_t cbm_conv_read(struct cbm_conv *conv, struct cbm_reader *reader,
 		      bool nonblock)
 {
 	struct cbm_ring *ring = &conv->ring;
-	bool wake = false;
+	unsigned int wake = 0;
 	ssize_t ret;
 	u64 seq;
 
 	mutex_lock(&conv->lock);
-	while (reader->seq == ring->next_seq) {
+	for (;;) {
+		cbm_reader_skip(conv, reader);
+		if (reader->seq != ring->next_seq)
+			break;
 		if (conv->unlinked) {
 			ret = 0;
 			goto out_unlock;
@@ -670,19 +1224,33 @@ ssize_t cbm_conv_read(struct cbm_conv *conv, struct cbm_reader *reader,
 		mutex_lock(&conv->lock);
 	}
 
-	if (reader->seq < ring->first_seq)
-		ret = cbm_conv_read_gap(conv, reader, format, to);
-	else
-		ret = cbm_conv_read_msg(conv, reader, format, to);
-	if (reader->lossless && ret >= 0) {
-		conv->room_gen++;
-		wake = true;
-	}
+	ret = cbm_conv_read_one(conv, reader, format, to);
+	if (ret >= 0 || ret == -EPIPE)
+		wake = cbm_reader_moved(conv, reader);
 out_unlock:
 	mutex_unlock(&conv->lock);
-	if (wake)
-		cbm_conv_wake_writers(conv);
+	cbm_conv_wake(conv, wake);
 	return ret;
+}
+
+/*
+ * Move a reader to @target, at most the next sequence number. A target
+ * that is no longer stored moves on to the next stored message, without a
+ * gap; a gap pending at the old cursor is counted as lost.
+ */
+static unsigned int cbm_reader_seek(struct cbm_conv *conv,
+				    struct cbm_reader *reader, u64 target)
+{
+	u64 first = conv->ring.first_seq;
+	u64 start = cbm_reader_start(conv, reader);
+
+	if (target < first)
+		target = cbm_conv_next_stored(conv, target);
+	if (start < first)
+		reader->lost += cbm_conv_next_stored(conv, start) - start;
+	cbm_reader_set(conv, reader, target);
+	reader->floor = first;
+	return cbm_reader_moved(conv, reader);
 }
 
 /**
@@ -693,8 +1261,8 @@ out_unlock:
  * @whence: SEEK_SET, SEEK_CUR (from the cursor) or SEEK_END (from the next
  *          sequence number)
  *
- * A target older than the oldest stored message is clamped to it; a
- * pending gap is dropped, its messages counted as lost.
+ * A target that is no longer stored moves on to the next stored message;
+ * a pending gap is dropped, its messages counted as lost.
  *
  * Return: the new cursor or -EINVAL (bad @whence, negative SEEK_SET, a
  * target after the newest message).
@@ -703,7 +1271,7 @@ loff_t cbm_conv_seek(struct cbm_conv *conv, struct cbm_reader *reader,
 		     loff_t offset, int whence)
 {
 	struct cbm_ring *ring = &conv->ring;
-	bool wake = false;
+	unsigned int wake = 0;
 	s64 base, target;
 	loff_t ret;
 
@@ -728,23 +1296,82 @@ loff_t cbm_conv_seek(struct cbm_conv *conv, struct cbm_reader *reader,
 		ret = -EINVAL;
 		goto out_unlock;
 	}
-	if (target < (s64)ring->first_seq)
-		target = ring->first_seq;
-	if (reader->seq < ring->first_seq)
-		reader->lost += ring->first_seq - reader->seq;
-
-	reader->pos = cbm_ring_pos(ring, target, reader->seq, reader->pos);
-	reader->seq = target;
-	if (reader->lossless) {
-		conv->room_gen++;
-		wake = true;
-	}
-	ret = target;
+	wake = cbm_reader_seek(conv, reader, max_t(s64, target, 0));
+	ret = reader->seq;
 out_unlock:
 	mutex_unlock(&conv->lock);
-	if (wake)
-		cbm_conv_wake_writers(conv);
+	cbm_conv_wake(conv, wake);
 	return ret;
+}
+
+/* Sequence number of the first stored message stamped at or after @ns */
+static u64 cbm_conv_seq_at_time(const struct cbm_conv *conv, u64 ns)
+{
+	const struct cbm_record *rec;
+	struct cbm_stored_iter it;
+
+	cbm_stored_start(conv, &it);
+	while ((rec = cbm_stored_next(conv, &it)))
+		if (rec->ts_ns >= ns)
+			return rec->seq;
+	return conv->ring.next_seq;
+}
+
+/* Sequence number from which @n stored messages are left */
+static u64 cbm_conv_seq_of_last(const struct cbm_conv *conv, u64 n)
+{
+	u64 stored = cbm_conv_stored(conv);
+	const struct cbm_record *rec;
+	struct cbm_stored_iter it;
+
+	if (!n)
+		return conv->ring.next_seq;
+	cbm_stored_start(conv, &it);
+	rec = cbm_stored_next(conv, &it);
+	while (rec && stored-- > n)
+		rec = cbm_stored_next(conv, &it);
+	return rec ? rec->seq : conv->ring.next_seq;
+}
+
+/**
+ * cbm_conv_seek_by() - move a reader's cursor by sequence number, time or
+ * count
+ * @conv: the conversation
+ * @reader: a reader attached to @conv
+ * @whence: an enum cbm_seek_whence, already validated
+ * @value: the sequence number, CLOCK_REALTIME ns, or count
+ * @cursor: set to the new cursor
+ *
+ * Return: 0 or -EINVAL (a sequence number after the next one).
+ */
+int cbm_conv_seek_by(struct cbm_conv *conv, struct cbm_reader *reader,
+		     u32 whence, u64 value, u64 *cursor)
+{
+	unsigned int wake = 0;
+	int err = 0;
+	u64 target;
+
+	mutex_lock(&conv->lock);
+	switch (whence) {
+	case CBM_SEEK_TIME:
+		target = cbm_conv_seq_at_time(conv, value);
+		break;
+	case CBM_SEEK_LAST:
+		target = cbm_conv_seq_of_last(conv, value);
+		break;
+	default:
+		target = value;
+		break;
+	}
+	if (target > conv->ring.next_seq) {
+		err = -EINVAL;
+	} else {
+		wake = cbm_reader_seek(conv, reader, target);
+		*cursor = reader->seq;
+	}
+	mutex_unlock(&conv->lock);
+	cbm_conv_wake(conv, wake);
+	return err;
 }
 
 /**
@@ -752,14 +1379,17 @@ out_unlock:
  * @conv: the conversation
  * @reader: the file's reader, or NULL if it cannot read
  * @writer: the file can write
+ * @cfg_seen: the configuration generation the file last saw
  * @file: the file, for poll_wait()
  * @pt: the poll table
  *
  * Return: EPOLLIN when @reader has something to read, EPOLLOUT when a
- * largest-size message would not wait, EPOLLHUP once unlinked.
+ * largest-size message would not wait, EPOLLPRI when the configuration is
+ * newer than @cfg_seen, EPOLLHUP once unlinked.
  */
 __poll_t cbm_conv_poll(struct cbm_conv *conv, struct cbm_reader *reader,
-		       bool writer, struct file *file, poll_table *pt)
+		       bool writer, u64 cfg_seen, struct file *file,
+		       poll_table *pt)
 {
 	__poll_t mask = 0;
 	u64 evict_to;
@@ -770,8 +1400,10 @@ __poll_t cbm_conv_poll(struct cbm_conv *conv, struct cbm_reader *reader,
 		poll_wait(file, &conv->wr_wait, pt);
 
 	mutex_lock(&conv->lock);
-	if (reader && reader->seq != conv->ring.next_seq)
+	if (reader && cbm_reader_start(conv, reader) != conv->ring.next_seq)
 		mask |= EPOLLIN | EPOLLRDNORM;
+	if (conv->cfg_gen != cfg_seen)
+		mask |= EPOLLPRI;
 	if (conv->unlinked)
 		mask |= EPOLLHUP;
 	else if (writer &&
@@ -797,12 +1429,21 @@ void cbm_conv_info(struct cbm_conv *conv, struct cbm_info *info)
 	info->flags = conv->flags | (conv->unlinked ? CBM_CONV_UNLINKED : 0);
 	info->capacity = ring->size;
 	info->used = cbm_ring_used(ring);
-	info->first_seq = ring->first_seq;
+	info->first_seq = cbm_conv_next_stored(conv, 0);
 	info->next_seq = ring->next_seq;
-	info->msgs = ring->next_seq - ring->first_seq;
+	info->msgs = cbm_conv_stored(conv);
 	info->evicted = conv->evicted;
 	info->readers = conv->nr_readers;
 	info->max_msg_size = cbm_conv_max_payload(conv);
+	info->expired = conv->expired;
+	info->resizes = conv->resizes;
+	info->pinned = conv->nr_pinned;
+	info->pinned_bytes = conv->pinned_bytes;
+	info->win_msgs = conv->wcount.msgs;
+	info->win_turns = conv->wcount.turns;
+	info->win_bytes = conv->wcount.bytes;
+	info->win_tokens = conv->wcount.tokens;
+	info->config_gen = conv->cfg_gen;
 	mutex_unlock(&conv->lock);
 
 	info->uid = from_kuid_munged(ns, conv->uid);
@@ -824,22 +1465,275 @@ void cbm_reader_info(struct cbm_conv *conv, struct cbm_reader *reader,
 {
 	const struct cbm_ring *ring = &conv->ring;
 	u32 hdr = format == CBM_FORMAT_RECORD ? sizeof(struct cbm_record) : 0;
-	u64 gap = 0;
+	u64 pins = 0, gap = 0, first, seq, from, next;
 
 	mutex_lock(&conv->lock);
-	if (reader->seq < ring->first_seq)
-		gap = ring->first_seq - reader->seq;
+	first = ring->first_seq;
+	seq = cbm_reader_start(conv, reader);
+	if (seq < first) {
+		/* Holes from the floor on are losses; pinned copies are not */
+		from = max(seq, reader->floor);
+		gap = first - from - cbm_conv_pins_below(conv, from);
+		pins = cbm_conv_pins_below(conv, seq);
+	}
 	info->flags = reader->lossless ? CBM_READER_LOSSLESS : 0;
-	info->cursor = reader->seq;
+	info->cursor = seq;
 	info->lost = reader->lost + gap;
 	info->gap = gap;
-	info->unread = ring->next_seq - max(reader->seq, ring->first_seq);
-	if (reader->seq == ring->next_seq)
+	info->unread = ring->next_seq - max(seq, first) + pins;
+	if (seq == ring->next_seq) {
 		info->next_len = 0;
-	else if (gap)
+	} else if (seq >= first) {
+		info->next_len = hdr + cbm_ring_rec(ring, seq == reader->seq ?
+						    reader->pos : ring->tail)->len;
+	} else {
+		next = cbm_conv_next_stored(conv, seq);
 		info->next_len = hdr;
-	else
-		info->next_len = hdr + cbm_ring_rec(ring, reader->pos)->len;
+		if (next == seq)
+			info->next_len += cbm_pin_find(conv, next)->rec.len;
+	}
 	mutex_unlock(&conv->lock);
 	info->__reserved = 0;
+}
+
+/**
+ * cbm_conv_set_window() - change the window and apply it
+ * @conv: the conversation
+ * @win: the new window, already validated
+ *
+ * Return: 0 or -EPERM unless the caller owns @conv or has CAP_SYS_ADMIN.
+ */
+int cbm_conv_set_window(struct cbm_conv *conv, const struct cbm_window *win)
+{
+	unsigned int wake = CBM_WAKE_CONFIG;
+	int err;
+
+	err = cbm_conv_may_configure(conv);
+	if (err)
+		return err;
+	mutex_lock(&conv->lock);
+	conv->win = *win;
+	if (cbm_conv_trim(conv))
+		wake |= CBM_WAKE_WRITERS;
+	WRITE_ONCE(conv->cfg_gen, conv->cfg_gen + 1);
+	cbm_conv_arm(conv);
+	mutex_unlock(&conv->lock);
+	cbm_conv_wake(conv, wake);
+	return 0;
+}
+
+/**
+ * cbm_conv_get_window() - the current window
+ * @conv: the conversation
+ * @win: filled in, but for @win->size
+ */
+void cbm_conv_get_window(struct cbm_conv *conv, struct cbm_window *win)
+{
+	u32 size = win->size;
+
+	mutex_lock(&conv->lock);
+	*win = conv->win;
+	mutex_unlock(&conv->lock);
+	win->size = size;
+}
+
+/**
+ * cbm_conv_unpin() - return a pinned message to the window
+ * @conv: the conversation
+ * @seq: the message's sequence number
+ *
+ * A message that has left the ring is gone once unpinned: it counts as
+ * evicted.
+ *
+ * Return: 0 or a negative errno (-EPERM, -ENOENT if @seq is not pinned).
+ */
+int cbm_conv_unpin(struct cbm_conv *conv, u64 seq)
+{
+	struct cbm_ring *ring = &conv->ring;
+	unsigned int wake = 0;
+	struct cbm_pinned *pin;
+	struct cbm_record *rec;
+	int err;
+
+	err = cbm_conv_may_configure(conv);
+	if (err)
+		return err;
+	mutex_lock(&conv->lock);
+	pin = cbm_pin_find(conv, seq);
+	if (!pin || pin->rec.seq != seq) {
+		err = -ENOENT;
+		goto out_unlock;
+	}
+	list_del(&pin->node);
+	conv->nr_pinned--;
+	cbm_conv_uncharge_pin(conv, CBM_RECORD_SPACE(pin->rec.len));
+	if (seq >= ring->first_seq) {
+		rec = cbm_ring_rec(ring, cbm_ring_pos(ring, seq, ring->first_seq,
+						      ring->tail));
+		rec->flags &= ~CBM_MSG_PINNED;
+		cbm_window_add(&conv->wcount, rec);
+		if (cbm_conv_trim(conv))
+			wake = CBM_WAKE_WRITERS;
+		cbm_conv_arm(conv);
+	} else {
+		conv->evicted++;
+	}
+	kfree(pin);
+out_unlock:
+	mutex_unlock(&conv->lock);
+	cbm_conv_wake(conv, wake);
+	return err;
+}
+
+/* Copy one stored record with its header and zeroed padding to @dst */
+static int cbm_copy_record_to(const struct cbm_record *rec, void __user *dst)
+{
+	u64 space = CBM_RECORD_SPACE(rec->len);
+	struct cbm_record hdr;
+
+	cbm_record_for_reader(rec, &hdr);
+	if (copy_to_user(dst, &hdr, sizeof(hdr)) ||
+	    copy_to_user(dst + sizeof(hdr), rec + 1, rec->len) ||
+	    clear_user(dst + sizeof(hdr) + rec->len,
+		       space - sizeof(hdr) - rec->len))
+		return -EFAULT;
+	return 0;
+}
+
+/**
+ * cbm_conv_read_window() - copy the stored messages in one snapshot
+ * @conv: the conversation
+ * @buf: the destination
+ * @len: bytes at @buf
+ * @rw: in: @rw->last; out: @rw->count, @rw->needed and @rw->first_seq
+ *
+ * Return: 0 or a negative errno (-EMSGSIZE, with the outputs set, if @len
+ * is too small; -EFAULT).
+ */
+int cbm_conv_read_window(struct cbm_conv *conv, void __user *buf, u64 len,
+			 struct cbm_read_window *rw)
+{
+	struct cbm_stored_iter it, start;
+	const struct cbm_record *rec;
+	u64 skip = 0, stored;
+	int err = 0;
+
+	mutex_lock(&conv->lock);
+	stored = cbm_conv_stored(conv);
+	if (rw->last && rw->last < stored)
+		skip = stored - rw->last;
+	cbm_stored_start(conv, &it);
+	while (skip--)
+		cbm_stored_next(conv, &it);
+
+	start = it;
+	rw->count = 0;
+	rw->needed = 0;
+	rw->first_seq = conv->ring.next_seq;
+	while ((rec = cbm_stored_next(conv, &it))) {
+		if (!rw->count)
+			rw->first_seq = rec->seq;
+		rw->count++;
+		rw->needed += CBM_RECORD_SPACE(rec->len);
+	}
+	if (rw->needed > len) {
+		err = -EMSGSIZE;
+		goto out_unlock;
+	}
+	it = start;
+	while (!err && (rec = cbm_stored_next(conv, &it))) {
+		err = cbm_copy_record_to(rec, buf);
+		buf += CBM_RECORD_SPACE(rec->len);
+	}
+out_unlock:
+	mutex_unlock(&conv->lock);
+	return err;
+}
+
+/**
+ * cbm_conv_resize() - change the capacity
+ * @conv: the conversation
+ * @capacity: in: the requested size (0 for the default); out: the rounded
+ *            size
+ * @evicted: set to the number of messages evicted to fit
+ *
+ * Return: 0 or a negative errno (-EPERM, -E2BIG, -EBUSY, -ENOSPC,
+ * -ENOMEM).
+ */
+int cbm_conv_resize(struct cbm_conv *conv, u64 *capacity, u64 *evicted)
+{
+	int err;
+
+	err = cbm_conv_may_configure(conv);
+	if (!err)
+		err = cbm_conv_round_capacity(capacity);
+	if (err)
+		return err;
+	mutex_lock(&conv->lock);
+	err = cbm_conv_resize_locked(conv, *capacity, evicted);
+	cbm_conv_arm(conv);
+	mutex_unlock(&conv->lock);
+	if (!err)
+		cbm_conv_wake(conv, CBM_WAKE_CONFIG);
+	return err;
+}
+
+/**
+ * cbm_conv_set_autoresize() - change the auto-resize settings
+ * @conv: the conversation
+ * @cfg: the settings, validated but for the capacities, which are rounded
+ *       here
+ *
+ * Return: 0 or a negative errno (-EPERM, -E2BIG, -EINVAL if the rounded
+ * minimum is above the maximum).
+ */
+int cbm_conv_set_autoresize(struct cbm_conv *conv,
+			    struct cbm_autoresize *cfg)
+{
+	int err;
+
+	err = cbm_conv_may_configure(conv);
+	if (err)
+		return err;
+	if (cfg->flags & CBM_AUTORESIZE_ON) {
+		if (!cfg->min_capacity || !cfg->max_capacity)
+			return -EINVAL;
+		err = cbm_conv_round_capacity(&cfg->min_capacity);
+		if (!err)
+			err = cbm_conv_round_capacity(&cfg->max_capacity);
+		if (err)
+			return err;
+		if (cfg->min_capacity > cfg->max_capacity)
+			return -EINVAL;
+	} else {
+		memset(cfg, 0, sizeof(*cfg));
+	}
+
+	mutex_lock(&conv->lock);
+	conv->autoresize.cfg = *cfg;
+	conv->autoresize.above_since = 0;
+	conv->autoresize.below_since = 0;
+	WRITE_ONCE(conv->cfg_gen, conv->cfg_gen + 1);
+	/* Start measuring usage now: it must hold for a period from here */
+	cbm_conv_autoresize(conv, false);
+	cbm_conv_arm(conv);
+	mutex_unlock(&conv->lock);
+	cbm_conv_wake(conv, CBM_WAKE_CONFIG);
+	return 0;
+}
+
+/**
+ * cbm_conv_get_autoresize() - the auto-resize settings
+ * @conv: the conversation
+ * @cfg: filled in, but for @cfg->size
+ */
+void cbm_conv_get_autoresize(struct cbm_conv *conv,
+			     struct cbm_autoresize *cfg)
+{
+	u32 size = cfg->size;
+
+	mutex_lock(&conv->lock);
+	*cfg = conv->autoresize.cfg;
+	mutex_unlock(&conv->lock);
+	cfg->size = size;
 }

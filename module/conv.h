@@ -15,31 +15,49 @@
 #include <linux/uidgid.h>
 #include <linux/uio.h>
 #include <linux/wait.h>
+#include <linux/workqueue.h>
 
+#include "policy.h"
 #include "ring.h"
+
+struct mem_cgroup;
 
 /**
  * struct cbm_conv - a conversation
  * @ref: one reference per bound file, plus one while the name is linked
- * @lock: protects @ring, @readers, @nr_readers, @nr_lossless, @evicted,
- *        @room_gen and @unlinked. Held across copies to and from user
- *        memory, as pipe->mutex is.
+ * @lock: protects everything below that is not marked constant. Held
+ *        across copies to and from user memory, as pipe->mutex is.
  * @ring: the stored messages
  * @readers: struct cbm_reader.node of every attached reader
  * @nr_readers: entries in @readers
  * @nr_lossless: entries in @readers that hold back eviction
- * @evicted: messages evicted since creation
+ * @evicted: unpinned messages evicted since creation, for any reason
+ * @expired: messages of @evicted that the window's maximum age removed
+ * @resizes: capacity changes since creation
  * @room_gen: bumped whenever a blocked writer might now find room; a writer
  *            sleeps until it changes
+ * @cfg_gen: bumped by every change of the window, the auto-resize settings
+ *           or the capacity; read without the lock by poll
  * @unlinked: the name is gone (or the module is going away); set once
+ * @win: the window; @win.size is unused
+ * @wcount: the unpinned records in @ring, as the window counts them
+ * @pins: struct cbm_pinned.node of every pinned message, oldest first
+ * @nr_pinned: entries in @pins
+ * @pinned_bytes: CBM_RECORD_SPACE() of the entries in @pins
+ * @autoresize: auto-resize settings and state
+ * @work: expires messages and resizes automatically when nobody else does
+ * @work_at: jiffies at which @work is due, while it is pending
+ * @charged: bytes charged to the memory caps: ring and pinned copies
+ * @memcg: memory cgroup of the creator, charged for all of the memory;
+ *         constant
  * @rd_wait: readers and pollers waiting for messages
  * @wr_wait: writers and pollers waiting for room
  * @flags: CBM_CONV_LOSSLESS, CBM_CONV_ANON, CBM_CONV_DEFAULT; constant
- * @uid: owner
- * @gid: group
- * @mode: permission bits (0777 at most)
+ * @uid: owner; constant
+ * @gid: group; constant
+ * @mode: permission bits (0777 at most); constant
  * @hnode: entry in the name table, under cbm_ns_lock
- * @name: NUL-terminated name, empty when anonymous
+ * @name: NUL-terminated name, empty when anonymous; constant
  */
 struct cbm_conv {
 	struct kref ref;
@@ -50,8 +68,21 @@ struct cbm_conv {
 	unsigned int nr_readers;
 	unsigned int nr_lossless;
 	u64 evicted;
+	u64 expired;
+	u64 resizes;
 	u64 room_gen;
+	u64 cfg_gen;
 	bool unlinked;
+	struct cbm_window win;
+	struct cbm_window_count wcount;
+	struct list_head pins;
+	unsigned int nr_pinned;
+	u64 pinned_bytes;
+	struct cbm_autoresize_state autoresize;
+	struct delayed_work work;
+	unsigned long work_at;
+	u64 charged;
+	struct mem_cgroup *memcg;
 	wait_queue_head_t rd_wait;
 	wait_queue_head_t wr_wait;
 	u32 flags;
@@ -63,11 +94,28 @@ struct cbm_conv {
 };
 
 /**
+ * struct cbm_pinned - the copy of a pinned message that outlives its place
+ * in the ring
+ * @node: entry in struct cbm_conv.pins
+ * @rec: the record as it was appended
+ * @payload: @rec.len bytes, right after @rec as in the ring
+ */
+struct cbm_pinned {
+	struct list_head node;
+	struct cbm_record rec;
+	u8 payload[];
+};
+
+/**
  * struct cbm_reader - one reading cursor, owned by its user and protected
  * by the conversation's lock while attached
  * @node: entry in struct cbm_conv.readers
  * @seq: next sequence number to return
  * @pos: ring position of @seq, meaningful while @seq has not been evicted
+ * @floor: the ring's first sequence number when the reader was attached or
+ *         last sought; messages below it that were no longer stored then
+ *         are skipped silently, not reported as lost (they left before the
+ *         reader came, between pinned messages it can still read)
  * @lost: messages lost to eviction and already reported
  * @lossless: eviction waits for this reader
  */
@@ -75,6 +123,7 @@ struct cbm_reader {
 	struct list_head node;
 	u64 seq;
 	u64 pos;
+	u64 floor;
 	u64 lost;
 	bool lossless;
 };
@@ -95,10 +144,12 @@ struct cbm_create {
  * struct cbm_msg - what the sender chooses about a message
  * @role: an enum cbm_role
  * @flags: message flags
+ * @tokens: token count
  */
 struct cbm_msg {
 	u32 role;
 	u32 flags;
+	u32 tokens;
 };
 
 /**
@@ -118,12 +169,18 @@ enum cbm_format {
  * @max_capacity: largest ring size
  * @max_msg_size: largest payload
  * @max_conversations: most conversations at once
+ * @max_pinned: bytes of pinned messages per conversation
+ * @max_total_bytes: bytes all conversations may hold together
+ * @max_user_bytes: bytes the conversations of one owner may hold
  */
 struct cbm_limits {
 	unsigned long default_capacity;
 	unsigned long max_capacity;
 	unsigned int max_msg_size;
 	unsigned int max_conversations;
+	unsigned long max_pinned;
+	unsigned long max_total_bytes;
+	unsigned long max_user_bytes;
 };
 
 extern struct cbm_limits cbm_limits;
@@ -155,9 +212,35 @@ ssize_t cbm_conv_read(struct cbm_conv *conv, struct cbm_reader *reader,
 loff_t cbm_conv_seek(struct cbm_conv *conv, struct cbm_reader *reader,
 		     loff_t offset, int whence);
 __poll_t cbm_conv_poll(struct cbm_conv *conv, struct cbm_reader *reader,
-		       bool writer, struct file *file, poll_table *pt);
+		       bool writer, u64 cfg_seen, struct file *file,
+		       poll_table *pt);
 void cbm_conv_info(struct cbm_conv *conv, struct cbm_info *info);
 void cbm_reader_info(struct cbm_conv *conv, struct cbm_reader *reader,
 		     enum cbm_format format, struct cbm_reader_info *info);
+
+int cbm_conv_set_window(struct cbm_conv *conv, const struct cbm_window *win);
+void cbm_conv_get_window(struct cbm_conv *conv, struct cbm_window *win);
+int cbm_conv_unpin(struct cbm_conv *conv, u64 seq);
+int cbm_conv_read_window(struct cbm_conv *conv, void __user *buf, u64 len,
+			 struct cbm_read_window *rw);
+int cbm_conv_seek_by(struct cbm_conv *conv, struct cbm_reader *reader,
+		     u32 whence, u64 value, u64 *cursor);
+int cbm_conv_resize(struct cbm_conv *conv, u64 *capacity, u64 *evicted);
+int cbm_conv_set_autoresize(struct cbm_conv *conv,
+			    struct cbm_autoresize *cfg);
+void cbm_conv_get_autoresize(struct cbm_conv *conv,
+			     struct cbm_autoresize *cfg);
+
+/**
+ * cbm_conv_config_gen() - the conversation's configuration generation
+ * @conv: the conversation
+ *
+ * Return: a value that changes whenever the window, the auto-resize
+ * settings or the capacity change.
+ */
+static inline u64 cbm_conv_config_gen(const struct cbm_conv *conv)
+{
+	return READ_ONCE(conv->cfg_gen);
+}
 
 #endif /* _CBM_CONV_H */

@@ -8,6 +8,7 @@
 #include <linux/compat.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
@@ -15,6 +16,7 @@
 #include <linux/uio.h>
 #include <asm/ioctls.h>
 
+#include "acct.h"
 #include "conv.h"
 
 struct cbm_limits cbm_limits = {
@@ -22,6 +24,7 @@ struct cbm_limits cbm_limits = {
 	.max_capacity = SZ_64M,
 	.max_msg_size = SZ_64K,
 	.max_conversations = 4096,
+	.max_pinned = SZ_64K,
 };
 
 module_param_named(default_capacity, cbm_limits.default_capacity, ulong,
@@ -36,6 +39,16 @@ module_param_named(max_conversations, cbm_limits.max_conversations, uint,
 		   0644);
 MODULE_PARM_DESC(max_conversations, "Most conversations alive at once");
 
+module_param_named(max_pinned, cbm_limits.max_pinned, ulong, 0644);
+MODULE_PARM_DESC(max_pinned,
+		 "Bytes of pinned messages (CBM_RECORD_SPACE) per conversation");
+module_param_named(max_total_bytes, cbm_limits.max_total_bytes, ulong, 0644);
+MODULE_PARM_DESC(max_total_bytes,
+		 "Bytes all conversations may hold (rings and pinned copies); 0 at load: a quarter of RAM");
+module_param_named(max_user_bytes, cbm_limits.max_user_bytes, ulong, 0644);
+MODULE_PARM_DESC(max_user_bytes,
+		 "Bytes the conversations of one owner may hold; 0 at load: an eighth of RAM");
+
 static unsigned int default_mode = 0600;
 module_param(default_mode, uint, 0444);
 MODULE_PARM_DESC(default_mode, "Permission bits of `default' (owner root)");
@@ -43,7 +56,13 @@ MODULE_PARM_DESC(default_mode, "Permission bits of `default' (owner root)");
 #define CBM_BIND_FLAGS		(CBM_BIND_CREATE | CBM_BIND_EXCL | CBM_BIND_ANON)
 #define CBM_CONV_CREATE_FLAGS	CBM_CONV_LOSSLESS
 #define CBM_FD_FLAGS		(CBM_FD_RECORDS | CBM_FD_LOSSY)
+#define CBM_MSG_FLAGS		(CBM_MSG_APP_MASK | CBM_MSG_PINNED)
+#define CBM_WINDOW_FLAGS	CBM_WINDOW_TURNS
+#define CBM_AUTORESIZE_FLAGS	CBM_AUTORESIZE_ON
 #define CBM_MODE_MASK		0777
+#define CBM_PCT_MAX		100
+#define CBM_PERIOD_MS_MIN	10
+#define CBM_PERIOD_MS_MAX	3600000
 
 /**
  * struct cbm_file - state of one open file description
@@ -54,6 +73,10 @@ MODULE_PARM_DESC(default_mode, "Permission bits of `default' (owner root)");
  *          opened for reading
  * @flags: CBM_FD_* settings, read with READ_ONCE()
  * @role: role of messages appended by write(), read with READ_ONCE()
+ * @cfg_seen: the conversation's configuration generation when the file
+ *            was bound or last asked for CBM_IOC_INFO; EPOLLPRI while it
+ *            differs. Racing updates may keep either value: both were
+ *            current.
  */
 struct cbm_file {
 	/* see @bind_lock above */
@@ -62,6 +85,7 @@ struct cbm_file {
 	struct cbm_reader reader;
 	u32 flags;
 	u32 role;
+	u64 cfg_seen;
 };
 
 static int cbm_file_may(const struct file *file)
@@ -83,6 +107,7 @@ static void cbm_file_attach(struct cbm_file *cf, struct file *file,
 	if (file->f_mode & FMODE_READ)
 		cbm_reader_attach(conv, &cf->reader,
 				  !(cf->flags & CBM_FD_LOSSY));
+	WRITE_ONCE(cf->cfg_seen, cbm_conv_config_gen(conv));
 	/* Pairs with smp_load_acquire() in cbm_file_conv() */
 	smp_store_release(&cf->conv, conv);
 }
@@ -110,11 +135,20 @@ static struct cbm_conv *cbm_file_conv(struct file *file)
 	return err ? ERR_PTR(err) : conv;
 }
 
+/* The file's conversation, if the file was opened with @fmode */
+static struct cbm_conv *cbm_file_conv_may(struct file *file, fmode_t fmode)
+{
+	if ((file->f_mode & fmode) != fmode)
+		return ERR_PTR(-EBADF);
+	return cbm_file_conv(file);
+}
+
 static int cbm_open(struct inode *inode, struct file *file)
 {
 	struct cbm_file *cf;
 
-	cf = kzalloc(sizeof(*cf), GFP_KERNEL_ACCOUNT);
+	/* A memory cgroup at its limit fails the open, never OOM-kills */
+	cf = kzalloc(sizeof(*cf), GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL);
 	if (!cf)
 		return -ENOMEM;
 	mutex_init(&cf->bind_lock);
@@ -174,11 +208,8 @@ static ssize_t cbm_write_iter(struct kiocb *iocb, struct iov_iter *from)
 static loff_t cbm_llseek(struct file *file, loff_t offset, int whence)
 {
 	struct cbm_file *cf = file->private_data;
-	struct cbm_conv *conv;
+	struct cbm_conv *conv = cbm_file_conv_may(file, FMODE_READ);
 
-	if (!(file->f_mode & FMODE_READ))
-		return -EBADF;
-	conv = cbm_file_conv(file);
 	if (IS_ERR(conv))
 		return PTR_ERR(conv);
 	return cbm_conv_seek(conv, &cf->reader, offset, whence);
@@ -193,7 +224,8 @@ static __poll_t cbm_poll(struct file *file, poll_table *pt)
 		return EPOLLERR;
 	return cbm_conv_poll(conv,
 			     file->f_mode & FMODE_READ ? &cf->reader : NULL,
-			     file->f_mode & FMODE_WRITE, file, pt);
+			     file->f_mode & FMODE_WRITE, READ_ONCE(cf->cfg_seen),
+			     file, pt);
 }
 
 /*
@@ -301,16 +333,16 @@ static int cbm_ioctl_send(struct file *file, void __user *uarg)
 			  uarg);
 	if (err)
 		return err;
-	if ((send.flags & CBM_MSG_KERNEL_MASK) || send.role >= __CBM_ROLE_MAX)
+	if ((send.flags & ~CBM_MSG_FLAGS) || send.role >= __CBM_ROLE_MAX ||
+	    send.__reserved)
 		return -EINVAL;
-	if (!(file->f_mode & FMODE_WRITE))
-		return -EBADF;
-	conv = cbm_file_conv(file);
+	conv = cbm_file_conv_may(file, FMODE_WRITE);
 	if (IS_ERR(conv))
 		return PTR_ERR(conv);
 
 	msg.role = send.role;
 	msg.flags = send.flags;
+	msg.tokens = send.tokens;
 	iov.iov_base = u64_to_user_ptr(send.data);
 	iov.iov_len = send.len;
 	iov_iter_init(&iter, ITER_SOURCE, &iov, 1, send.len);
@@ -377,18 +409,21 @@ static int cbm_ioctl_info(struct file *file, void __user *uarg)
 		return PTR_ERR(conv);
 	cbm_conv_info(conv, &info);
 	info.size = usize;
-	return cbm_copy_out(uarg, usize, &info, sizeof(info));
+	err = cbm_copy_out(uarg, usize, &info, sizeof(info));
+	if (!err) {
+		struct cbm_file *cf = file->private_data;
+
+		WRITE_ONCE(cf->cfg_seen, info.config_gen);
+	}
+	return err;
 }
 
 static int cbm_file_reader_info(struct file *file,
 				struct cbm_reader_info *info)
 {
 	struct cbm_file *cf = file->private_data;
-	struct cbm_conv *conv;
+	struct cbm_conv *conv = cbm_file_conv_may(file, FMODE_READ);
 
-	if (!(file->f_mode & FMODE_READ))
-		return -EBADF;
-	conv = cbm_file_conv(file);
 	if (IS_ERR(conv))
 		return PTR_ERR(conv);
 	cbm_reader_info(conv, &cf->reader, cbm_file_format(cf), info);
@@ -423,6 +458,180 @@ static int cbm_ioctl_fionread(struct file *file, int __user *uarg)
 	return put_user(info.next_len, uarg);
 }
 
+static int cbm_ioctl_set_window(struct file *file, void __user *uarg)
+{
+	struct cbm_window win;
+	struct cbm_conv *conv;
+	int err;
+
+	err = cbm_copy_in(&win, sizeof(win),
+			  offsetofend(struct cbm_window, max_age_ns), uarg);
+	if (err)
+		return err;
+	if (win.flags & ~CBM_WINDOW_FLAGS)
+		return -EINVAL;
+	conv = cbm_file_conv_may(file, FMODE_WRITE);
+	if (IS_ERR(conv))
+		return PTR_ERR(conv);
+	return cbm_conv_set_window(conv, &win);
+}
+
+static int cbm_ioctl_get_window(struct file *file, void __user *uarg)
+{
+	struct cbm_conv *conv;
+	struct cbm_window win;
+	u32 usize;
+	int err;
+
+	err = cbm_get_usize(uarg, offsetofend(struct cbm_window, max_age_ns),
+			    &usize);
+	if (err)
+		return err;
+	conv = cbm_file_conv(file);
+	if (IS_ERR(conv))
+		return PTR_ERR(conv);
+	win.size = usize;
+	cbm_conv_get_window(conv, &win);
+	return cbm_copy_out(uarg, usize, &win, sizeof(win));
+}
+
+static int cbm_ioctl_unpin(struct file *file, void __user *uarg)
+{
+	struct cbm_conv *conv;
+	struct cbm_pin pin;
+	int err;
+
+	err = cbm_copy_in(&pin, sizeof(pin), offsetofend(struct cbm_pin, seq),
+			  uarg);
+	if (err)
+		return err;
+	if (pin.flags)
+		return -EINVAL;
+	conv = cbm_file_conv_may(file, FMODE_WRITE);
+	if (IS_ERR(conv))
+		return PTR_ERR(conv);
+	return cbm_conv_unpin(conv, pin.seq);
+}
+
+static int cbm_ioctl_read_window(struct file *file, void __user *uarg)
+{
+	struct cbm_read_window rw;
+	struct cbm_conv *conv;
+	int err, ret;
+
+	err = cbm_copy_in(&rw, sizeof(rw),
+			  offsetofend(struct cbm_read_window, first_seq), uarg);
+	if (err)
+		return err;
+	if (rw.flags)
+		return -EINVAL;
+	conv = cbm_file_conv_may(file, FMODE_READ);
+	if (IS_ERR(conv))
+		return PTR_ERR(conv);
+	ret = cbm_conv_read_window(conv, u64_to_user_ptr(rw.buf), rw.len, &rw);
+	if (ret && ret != -EMSGSIZE)
+		return ret;
+	err = cbm_copy_out(uarg, rw.size, &rw, sizeof(rw));
+	return err ? err : ret;
+}
+
+static int cbm_ioctl_seek(struct file *file, void __user *uarg)
+{
+	struct cbm_file *cf = file->private_data;
+	struct cbm_seek __user *useek = uarg;
+	struct cbm_conv *conv;
+	struct cbm_seek seek;
+	u64 cursor;
+	int err;
+
+	err = cbm_copy_in(&seek, sizeof(seek),
+			  offsetofend(struct cbm_seek, cursor), uarg);
+	if (err)
+		return err;
+	if (seek.whence >= __CBM_SEEK_MAX)
+		return -EINVAL;
+	conv = cbm_file_conv_may(file, FMODE_READ);
+	if (IS_ERR(conv))
+		return PTR_ERR(conv);
+	err = cbm_conv_seek_by(conv, &cf->reader, seek.whence, seek.value,
+			       &cursor);
+	if (err)
+		return err;
+	return put_user(cursor, &useek->cursor) ? -EFAULT : 0;
+}
+
+static int cbm_ioctl_resize(struct file *file, void __user *uarg)
+{
+	struct cbm_resize rs;
+	struct cbm_conv *conv;
+	int err;
+
+	err = cbm_copy_in(&rs, sizeof(rs), offsetofend(struct cbm_resize, evicted),
+			  uarg);
+	if (err)
+		return err;
+	if (rs.flags)
+		return -EINVAL;
+	conv = cbm_file_conv_may(file, FMODE_WRITE);
+	if (IS_ERR(conv))
+		return PTR_ERR(conv);
+	err = cbm_conv_resize(conv, &rs.capacity, &rs.evicted);
+	if (err)
+		return err;
+	return cbm_copy_out(uarg, rs.size, &rs, sizeof(rs));
+}
+
+static bool cbm_autoresize_valid(const struct cbm_autoresize *cfg)
+{
+	if ((cfg->flags & ~CBM_AUTORESIZE_FLAGS) || cfg->__reserved)
+		return false;
+	if (!(cfg->flags & CBM_AUTORESIZE_ON))
+		return true;
+	/* Below half the high mark, so a halved ring is still under it */
+	return cfg->high_pct && cfg->high_pct <= CBM_PCT_MAX &&
+	       cfg->low_pct * 2 < cfg->high_pct &&
+	       cfg->period_ms >= CBM_PERIOD_MS_MIN &&
+	       cfg->period_ms <= CBM_PERIOD_MS_MAX;
+}
+
+static int cbm_ioctl_set_autoresize(struct file *file, void __user *uarg)
+{
+	struct cbm_autoresize cfg;
+	struct cbm_conv *conv;
+	int err;
+
+	err = cbm_copy_in(&cfg, sizeof(cfg),
+			  offsetofend(struct cbm_autoresize, __reserved), uarg);
+	if (err)
+		return err;
+	if (!cbm_autoresize_valid(&cfg))
+		return -EINVAL;
+	conv = cbm_file_conv_may(file, FMODE_WRITE);
+	if (IS_ERR(conv))
+		return PTR_ERR(conv);
+	return cbm_conv_set_autoresize(conv, &cfg);
+}
+
+static int cbm_ioctl_get_autoresize(struct file *file, void __user *uarg)
+{
+	struct cbm_autoresize cfg;
+	struct cbm_conv *conv;
+	u32 usize;
+	int err;
+
+	err = cbm_get_usize(uarg,
+			    offsetofend(struct cbm_autoresize, __reserved),
+			    &usize);
+	if (err)
+		return err;
+	conv = cbm_file_conv(file);
+	if (IS_ERR(conv))
+		return PTR_ERR(conv);
+	cfg.size = usize;
+	cbm_conv_get_autoresize(conv, &cfg);
+	return cbm_copy_out(uarg, usize, &cfg, sizeof(cfg));
+}
+
 static long cbm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	void __user *uarg = (void __user *)arg;
@@ -442,6 +651,22 @@ static long cbm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return cbm_ioctl_info(file, uarg);
 	case CBM_IOC_READER_INFO:
 		return cbm_ioctl_reader_info(file, uarg);
+	case CBM_IOC_SET_WINDOW:
+		return cbm_ioctl_set_window(file, uarg);
+	case CBM_IOC_GET_WINDOW:
+		return cbm_ioctl_get_window(file, uarg);
+	case CBM_IOC_UNPIN:
+		return cbm_ioctl_unpin(file, uarg);
+	case CBM_IOC_READ_WINDOW:
+		return cbm_ioctl_read_window(file, uarg);
+	case CBM_IOC_SEEK:
+		return cbm_ioctl_seek(file, uarg);
+	case CBM_IOC_RESIZE:
+		return cbm_ioctl_resize(file, uarg);
+	case CBM_IOC_SET_AUTORESIZE:
+		return cbm_ioctl_set_autoresize(file, uarg);
+	case CBM_IOC_GET_AUTORESIZE:
+		return cbm_ioctl_get_autoresize(file, uarg);
 	case FIONREAD:
 		return cbm_ioctl_fionread(file, uarg);
 	default:
@@ -475,6 +700,10 @@ static int __init cbm_init(void)
 
 	if (default_mode & ~CBM_MODE_MASK)
 		return -EINVAL;
+	if (!cbm_limits.max_total_bytes)
+		cbm_limits.max_total_bytes = (totalram_pages() << PAGE_SHIFT) / 4;
+	if (!cbm_limits.max_user_bytes)
+		cbm_limits.max_user_bytes = (totalram_pages() << PAGE_SHIFT) / 8;
 	err = cbm_conv_setup(default_mode);
 	if (err)
 		return err;
@@ -492,6 +721,7 @@ static void __exit cbm_exit(void)
 {
 	misc_deregister(&cbm_misc);
 	cbm_conv_teardown();
+	cbm_acct_teardown();
 }
 
 module_init(cbm_init);

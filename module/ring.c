@@ -10,6 +10,7 @@
 #include <linux/log2.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
+#include <linux/string.h>
 #include <linux/vmalloc.h>
 
 #include "ring.h"
@@ -81,6 +82,31 @@ void cbm_ring_destroy(struct cbm_ring *ring)
 	kvfree(ring->pages);
 	ring->data = NULL;
 	ring->pages = NULL;
+}
+
+/**
+ * cbm_ring_move() - copy every record into another ring
+ * @dst: an empty ring from cbm_ring_init(), at least cbm_ring_used(@src)
+ *       bytes in size
+ * @src: the ring whose records to copy; unchanged
+ *
+ * The records keep their positions and sequence numbers, so positions
+ * taken in @src stay valid in @dst: both rings mask the same free-running
+ * positions, and the double mappings make the copy one memcpy() whatever
+ * the offsets.
+ */
+void cbm_ring_move(struct cbm_ring *dst, const struct cbm_ring *src)
+{
+	u64 used = cbm_ring_used(src);
+
+	if (WARN_ON_ONCE(used > dst->size))
+		return;
+	memcpy(cbm_ring_rec(dst, src->tail), cbm_ring_rec(src, src->tail),
+	       used);
+	dst->head = src->head;
+	dst->tail = src->tail;
+	dst->first_seq = src->first_seq;
+	WRITE_ONCE(dst->next_seq, src->next_seq);
 }
 
 /**

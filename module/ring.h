@@ -51,6 +51,7 @@ struct cbm_ring {
 
 int cbm_ring_init(struct cbm_ring *ring, unsigned long size, gfp_t gfp);
 void cbm_ring_destroy(struct cbm_ring *ring);
+void cbm_ring_move(struct cbm_ring *dst, const struct cbm_ring *src);
 struct cbm_record *cbm_ring_reserve(struct cbm_ring *ring, u32 len);
 void cbm_ring_commit(struct cbm_ring *ring, struct cbm_record *rec);
 u64 cbm_ring_evict(struct cbm_ring *ring);

@@ -44,7 +44,7 @@ static u64 cbm_test_append(struct cbm_ring *ring, u32 len, u8 fill)
 static void cbm_record_layout_test(struct kunit *test)
 {
 	/* The layout is ABI: read() copies it and mmap() will expose it */
-	KUNIT_EXPECT_EQ(test, 48, sizeof(struct cbm_record));
+	KUNIT_EXPECT_EQ(test, 56, sizeof(struct cbm_record));
 	KUNIT_EXPECT_EQ(test, 0, offsetof(struct cbm_record, hdr_len));
 	KUNIT_EXPECT_EQ(test, 2, offsetof(struct cbm_record, type));
 	KUNIT_EXPECT_EQ(test, 4, offsetof(struct cbm_record, len));
@@ -54,13 +54,14 @@ static void cbm_record_layout_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, 32, offsetof(struct cbm_record, pid));
 	KUNIT_EXPECT_EQ(test, 36, offsetof(struct cbm_record, uid));
 	KUNIT_EXPECT_EQ(test, 40, offsetof(struct cbm_record, flags));
-	KUNIT_EXPECT_EQ(test, 44, offsetof(struct cbm_record, role));
+	KUNIT_EXPECT_EQ(test, 44, offsetof(struct cbm_record, tokens));
+	KUNIT_EXPECT_EQ(test, 48, offsetof(struct cbm_record, role));
 
-	KUNIT_EXPECT_EQ(test, 48, CBM_RECORD_SPACE(0));
-	KUNIT_EXPECT_EQ(test, 56, CBM_RECORD_SPACE(1));
-	KUNIT_EXPECT_EQ(test, 56, CBM_RECORD_SPACE(8));
-	KUNIT_EXPECT_EQ(test, 64, CBM_RECORD_SPACE(9));
-	KUNIT_EXPECT_EQ(test, (u64)U32_MAX + 49,
+	KUNIT_EXPECT_EQ(test, 56, CBM_RECORD_SPACE(0));
+	KUNIT_EXPECT_EQ(test, 64, CBM_RECORD_SPACE(1));
+	KUNIT_EXPECT_EQ(test, 64, CBM_RECORD_SPACE(8));
+	KUNIT_EXPECT_EQ(test, 72, CBM_RECORD_SPACE(9));
+	KUNIT_EXPECT_EQ(test, (u64)U32_MAX + 57,
 			CBM_RECORD_SPACE((u64)U32_MAX));
 }
 
@@ -131,7 +132,8 @@ static void cbm_ring_evict_test(struct kunit *test)
 static void cbm_ring_wrap_test(struct kunit *test)
 {
 	struct cbm_ring *ring = test->priv;
-	u32 len = 200;
+	/* Its space must not divide the ring, or no record would wrap */
+	u32 len = 201;
 	u64 space = CBM_RECORD_SPACE(len);
 	unsigned int wraps = 0;
 	u64 pos, off;
@@ -246,6 +248,47 @@ static void cbm_name_test(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, cbm_conv_name_valid(name));
 }
 
+/* A moved ring keeps positions, sequence numbers and bytes, both ways */
+static void cbm_ring_move_test(struct kunit *test)
+{
+	struct cbm_ring *ring = test->priv;
+	struct cbm_ring big, small;
+	u64 pos[8], seq;
+
+	/* Wrap the small ring first, so the copy crosses its end */
+	for (seq = 0; seq < 60; seq++) {
+		while (ring->size - cbm_ring_used(ring) < CBM_RECORD_SPACE(100))
+			cbm_ring_evict(ring);
+		cbm_test_append(ring, 100, seq);
+	}
+	while (cbm_ring_used(ring) > 4 * CBM_RECORD_SPACE(100))
+		cbm_ring_evict(ring);
+	for (seq = 0; seq < 4; seq++)
+		pos[seq] = cbm_ring_pos(ring, ring->first_seq + seq, 0, 0);
+
+	KUNIT_ASSERT_EQ(test, 0, cbm_ring_init(&big, 4 * ring->size,
+					       GFP_KERNEL));
+	cbm_ring_move(&big, ring);
+	KUNIT_EXPECT_EQ(test, ring->head, big.head);
+	KUNIT_EXPECT_EQ(test, ring->tail, big.tail);
+	KUNIT_EXPECT_EQ(test, ring->first_seq, big.first_seq);
+	KUNIT_EXPECT_EQ(test, ring->next_seq, big.next_seq);
+	for (seq = 0; seq < 4; seq++)
+		KUNIT_EXPECT_EQ(test, 0,
+				memcmp(cbm_ring_rec(ring, pos[seq]),
+				       cbm_ring_rec(&big, pos[seq]),
+				       CBM_RECORD_SPACE(100)));
+
+	KUNIT_ASSERT_EQ(test, 0, cbm_ring_init(&small, ring->size,
+					       GFP_KERNEL));
+	cbm_ring_move(&small, &big);
+	for (seq = 0; seq < 4; seq++)
+		KUNIT_EXPECT_EQ(test, ring->first_seq + seq,
+				cbm_ring_rec(&small, pos[seq])->seq);
+	cbm_ring_destroy(&small);
+	cbm_ring_destroy(&big);
+}
+
 static struct kunit_case cbm_ring_cases[] = {
 	KUNIT_CASE(cbm_record_layout_test),
 	KUNIT_CASE(cbm_ring_empty_test),
@@ -254,6 +297,7 @@ static struct kunit_case cbm_ring_cases[] = {
 	KUNIT_CASE(cbm_ring_wrap_test),
 	KUNIT_CASE(cbm_ring_boundary_test),
 	KUNIT_CASE(cbm_ring_pos_test),
+	KUNIT_CASE(cbm_ring_move_test),
 	{}
 };
 

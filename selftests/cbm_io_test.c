@@ -484,7 +484,9 @@ TEST_F(io, send_errors)
 	ret = send_msg(self->wfd, __CBM_ROLE_MAX, 0, "x", 1, NULL);
 	EXPECT_EQ(-1, ret);
 	EXPECT_EQ(EINVAL, errno);
-	ret = send_msg(self->wfd, CBM_ROLE_USER, 1, "x", 1, NULL);
+	/* the lowest kernel flag not defined */
+	ret = send_msg(self->wfd, CBM_ROLE_USER, CBM_MSG_PINNED << 1, "x", 1,
+		       NULL);
 	EXPECT_EQ(-1, ret);
 	EXPECT_EQ(EINVAL, errno);
 	ret = send_msg(self->wfd, CBM_ROLE_USER, CBM_MSG_KERNEL_MASK, "x", 1,

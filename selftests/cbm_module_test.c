@@ -95,6 +95,7 @@ TEST(unload_refused_while_open)
 /* Tests that change writable parameters; teardown restores them */
 FIXTURE(param) {
 	long long max_capacity, max_msg_size, max_conversations;
+	long long max_total_bytes, max_user_bytes;
 	char names[MAX_CREATE + 1][CBM_NAME_MAX];
 	int created;
 };
@@ -105,6 +106,8 @@ FIXTURE_SETUP(param)
 	ASSERT_EQ(0, param_read("max_msg_size", &self->max_msg_size));
 	ASSERT_EQ(0, param_read("max_conversations",
 				&self->max_conversations));
+	ASSERT_EQ(0, param_read("max_total_bytes", &self->max_total_bytes));
+	ASSERT_EQ(0, param_read("max_user_bytes", &self->max_user_bytes));
 }
 
 FIXTURE_TEARDOWN(param)
@@ -115,6 +118,8 @@ FIXTURE_TEARDOWN(param)
 	EXPECT_EQ(0, param_write("max_msg_size", self->max_msg_size));
 	EXPECT_EQ(0, param_write("max_conversations",
 				 self->max_conversations));
+	EXPECT_EQ(0, param_write("max_total_bytes", self->max_total_bytes));
+	EXPECT_EQ(0, param_write("max_user_bytes", self->max_user_bytes));
 	for (i = 0; i < self->created; i++)
 		unlink_name(self->names[i]);
 }
@@ -159,7 +164,9 @@ TEST_F(param, max_capacity)
 /*
  * A ring that cannot be allocated fails with ENOMEM and leaves nothing
  * behind. The request is far beyond any machine's memory, so the
- * allocation fails outright instead of waking the OOM killer.
+ * allocation fails outright instead of waking the OOM killer. With the
+ * memory caps at their defaults (a fraction of RAM) the cap refuses it
+ * first, with ENOSPC.
  */
 TEST_F(param, unallocatable_ring_enomem)
 {
@@ -167,6 +174,12 @@ TEST_F(param, unallocatable_ring_enomem)
 	int ret;
 
 	ASSERT_EQ(0, param_write("max_capacity", huge));
+	ret = create_next(self, huge);
+	EXPECT_EQ(-1, ret);
+	EXPECT_EQ(ENOSPC, errno);
+
+	ASSERT_EQ(0, param_write("max_total_bytes", 2 * huge));
+	ASSERT_EQ(0, param_write("max_user_bytes", 2 * huge));
 	ret = create_next(self, huge);
 	EXPECT_EQ(-1, ret);
 	EXPECT_EQ(ENOMEM, errno);

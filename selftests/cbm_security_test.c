@@ -272,7 +272,7 @@ TEST(params_root_only)
  * way; teardown puts them back.
  */
 FIXTURE(limits) {
-	long long max_capacity, max_msg_size;
+	long long max_capacity, max_msg_size, max_total_bytes, max_user_bytes;
 	char name[CBM_NAME_MAX];
 	int fd;		/* a 4 KiB conversation, O_RDWR | O_NONBLOCK */
 };
@@ -281,6 +281,8 @@ FIXTURE_SETUP(limits)
 {
 	ASSERT_EQ(0, param_read("max_capacity", &self->max_capacity));
 	ASSERT_EQ(0, param_read("max_msg_size", &self->max_msg_size));
+	ASSERT_EQ(0, param_read("max_total_bytes", &self->max_total_bytes));
+	ASSERT_EQ(0, param_read("max_user_bytes", &self->max_user_bytes));
 	conv_name(self->name, "limits");
 	self->fd = create_named(self->name, O_RDWR | O_NONBLOCK, 0600, 0,
 				MIN_CAPACITY);
@@ -291,6 +293,8 @@ FIXTURE_TEARDOWN(limits)
 {
 	EXPECT_EQ(0, param_write("max_capacity", self->max_capacity));
 	EXPECT_EQ(0, param_write("max_msg_size", self->max_msg_size));
+	EXPECT_EQ(0, param_write("max_total_bytes", self->max_total_bytes));
+	EXPECT_EQ(0, param_write("max_user_bytes", self->max_user_bytes));
 	close(self->fd);
 	unlink_name(self->name);
 }
@@ -311,6 +315,8 @@ TEST_F(limits, capacity_rounding_overflow)
 
 	snprintf(buf, sizeof(buf), "%lu\n", ULONG_MAX);
 	ASSERT_EQ(0, write_file(CBM_PARAM_DIR "max_capacity", buf));
+	ASSERT_EQ(0, write_file(CBM_PARAM_DIR "max_total_bytes", buf));
+	ASSERT_EQ(0, write_file(CBM_PARAM_DIR "max_user_bytes", buf));
 	fd = cbm_open(O_RDWR);
 	ASSERT_LE(0, fd);
 	for (i = 0; i < ARRAY_SIZE(caps); i++) {

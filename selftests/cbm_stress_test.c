@@ -417,6 +417,9 @@ static ssize_t reader_read(struct reader *r, int fd, union rec_buf *rb)
 		 * the message is evicted meanwhile, a smaller gap comes.
 		 */
 		n = read(fd, rb->bytes, next_len);
+		if (n != next_len && !(!r->lossless && n == (ssize_t)REC_HDR))
+			fprintf(stderr, "#   read %zd of FIONREAD %d\n", n,
+				next_len);
 		VERIFY(r, n == next_len ||
 			  (!r->lossless && n == (ssize_t)REC_HDR));
 		VERIFY(r, rb->rec.hdr_len == REC_HDR &&

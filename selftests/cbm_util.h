@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,9 @@
 #include <linux/cbm.h>
 
 #define CBM_DEV			"/dev/cbm"
+/* Bytes up to the end of @member: the size of a struct's first version */
+#define struct_end(type, member) \
+	(offsetof(type, member) + sizeof(((type *)0)->member))
 #define CBM_PARAM_DIR		"/sys/module/cbm/parameters/"
 
 /* Output structs are filled with this before each ioctl */
@@ -213,6 +217,8 @@ static inline int send_msg(int fd, __u32 role, __u32 flags, const void *data,
 	s.role = role;
 	s.len = len;
 	s.data = (uintptr_t)data;
+	s.tokens = 0;
+	s.__reserved = 0;
 	ret = ioctl(fd, CBM_IOC_SEND, &s);
 	if (!ret && seq)
 		*seq = s.seq;

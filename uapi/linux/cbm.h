@@ -94,11 +94,101 @@
  */
 
 /**
+ * DOC: Windows
+ *
+ * A conversation may have a *window* (struct cbm_window): limits on what
+ * it keeps, enforced on every append and whenever something changes (a
+ * new window, an unpin, a lossless reader moving on), not only when
+ * someone reads. Every limit is optional and they combine: a message
+ * stays only while all of them allow it. The window always evicts the
+ * oldest unpinned message first:
+ *
+ * - @max_msgs: at most that many unpinned messages. With
+ *   %CBM_WINDOW_TURNS it counts *turns* instead: a turn starts at each
+ *   unpinned %CBM_ROLE_USER message and runs to the next one, so k turns
+ *   keep the messages from the k-th newest user message on, and anything
+ *   older (such as a greeting before the first user message) goes once k
+ *   turns exist. LangChain's ConversationBufferWindowMemory(k) is
+ *   %CBM_WINDOW_TURNS with @max_msgs = k over user/assistant pairs.
+ * - @max_bytes, @max_tokens: the newest unpinned messages whose payload
+ *   lengths, or token counts, sum to at most the limit.
+ * - @max_age_ns: unpinned messages expire when their timestamp is that
+ *   old, even if nobody writes or reads: a timer frees them on time (to a
+ *   few milliseconds) and wakes pollers. The age is measured against
+ *   CLOCK_REALTIME, as &cbm_record.ts_ns is, so setting the clock moves
+ *   expiry.
+ *
+ * *Pinned* messages (%CBM_MSG_PINNED, e.g. the system prompt) are outside
+ * the window: no limit counts them and the window never evicts them. They
+ * stay, even after the ring has reused their place (the kernel keeps a
+ * copy), until %CBM_IOC_UNPIN. Their total CBM_RECORD_SPACE() per
+ * conversation is bounded by the ``max_pinned`` module parameter
+ * (``ENOSPC`` beyond it).
+ *
+ * Messages the window evicts are lost like messages evicted for room: a
+ * reader that had not read them gets a gap. In a lossless conversation the
+ * window, too, waits for every lossless reader: a message beyond the
+ * window (or expired) goes as soon as they have read it.
+ *
+ * Readers see pinned messages in sequence order with the others. A
+ * conversation's stored messages (what %CBM_IOC_READ_WINDOW returns, what
+ * &cbm_info.msgs counts, where a new reader starts) are the pinned
+ * messages plus the messages in the ring. Between pinned messages there
+ * may be holes; a reader gets a gap only for messages that were evicted
+ * after it was bound or last moved its cursor with lseek() or
+ * %CBM_IOC_SEEK, and skips older holes silently (those messages were
+ * never its to lose).
+ *
+ * Example: a window of 2 turns over "system (pinned), user 1, assistant 1,
+ * ..., user 5, assistant 5" keeps the system prompt and user 4,
+ * assistant 4, user 5, assistant 5.
+ */
+
+/**
+ * DOC: Resizing
+ *
+ * %CBM_IOC_RESIZE changes the capacity at any time, with writers, readers
+ * and pollers active: growing keeps every message, shrinking evicts the
+ * oldest ones (see struct cbm_resize). With %CBM_IOC_SET_AUTORESIZE the
+ * kernel does it by itself, doubling or halving the ring between two
+ * bounds when usage stays above a high-water or below a low-water mark
+ * (see struct cbm_autoresize). Every change is counted in
+ * &cbm_info.resizes and bumps &cbm_info.config_gen.
+ *
+ * %CBM_IOC_SET_WINDOW, %CBM_IOC_UNPIN, %CBM_IOC_RESIZE and
+ * %CBM_IOC_SET_AUTORESIZE change the conversation for everybody: they need
+ * a file opened for writing (``EBADF``) and a caller that owns the
+ * conversation or has ``CAP_SYS_ADMIN`` (``EPERM``).
+ */
+
+/**
+ * DOC: Limits
+ *
+ * Module parameters bound what any user can make the kernel hold:
+ * ``max_conversations`` (``ENOSPC``), ``max_capacity`` per ring
+ * (``E2BIG``), ``max_msg_size`` per message (``EMSGSIZE``),
+ * ``max_pinned`` bytes of pinned messages per conversation (``ENOSPC``),
+ * and two memory caps, checked when a conversation is created or grows and
+ * when a message is pinned: ``max_total_bytes`` for all conversations
+ * together and ``max_user_bytes`` for the conversations one uid owns (as
+ * ``RLIMIT_MSGQUEUE`` does for POSIX message queues). A cap counts ring
+ * capacity plus pinned copies; hitting one fails with ``ENOSPC``. An
+ * automatic grow that would pass a cap does not happen.
+ *
+ * The memory is charged to the memory cgroup of the task that created the
+ * conversation, whoever makes it grow later; a cgroup at its limit fails
+ * the allocation with ``ENOMEM`` and never invokes the OOM killer.
+ */
+
+/**
  * DOC: poll
  *
  * - ``EPOLLIN``: this file has unread messages (or an unreported gap).
  * - ``EPOLLOUT``: a write of the largest message the conversation accepts
  *   would not block (always true in a lossy conversation).
+ * - ``EPOLLPRI``: the conversation's configuration (window, auto-resize
+ *   settings, capacity) changed since this file was bound or last called
+ *   %CBM_IOC_INFO, which clears it.
  * - ``EPOLLHUP``: the conversation was unlinked. Writes then fail with
  *   ``EPIPE``; readers drain what is left, then read() returns 0.
  * - ``EPOLLERR``: an unbound file could not be bound to ``default`` (its
@@ -117,12 +207,14 @@
  *              has ``CAP_SYS_ADMIN``
  * EAGAIN       non-blocking read with nothing to read; non-blocking write
  *              to a lossless conversation that is full
- * EBADF        read, lseek, ``FIONREAD`` or %CBM_IOC_READER_INFO on a file
- *              opened write-only; write or %CBM_IOC_SEND on a file opened
- *              read-only
+ * EBADF        read, lseek, ``FIONREAD``, %CBM_IOC_READER_INFO,
+ *              %CBM_IOC_READ_WINDOW or %CBM_IOC_SEEK on a file opened
+ *              write-only; write, %CBM_IOC_SEND or a configuration change
+ *              (see "Resizing") on a file opened read-only
  * EBUSY        %CBM_IOC_BIND on a file that is already bound (explicitly
  *              or implicitly to ``default``); %CBM_IOC_UNLINK of
- *              ``default``
+ *              ``default``; %CBM_IOC_RESIZE that would evict a message a
+ *              lossless reader has not read
  * EEXIST       %CBM_IOC_BIND with %CBM_BIND_CREATE | %CBM_BIND_EXCL and
  *              the name exists
  * EFAULT       a pointer (the ioctl argument, &cbm_send.data, the
@@ -132,17 +224,25 @@
  *              published version, an impossible flag combination, a seek
  *              target after the newest message or an unknown whence
  * E2BIG        an ioctl struct larger than the kernel knows, whose unknown
- *              tail is not zero; a capacity above the ``max_capacity``
- *              module parameter
+ *              tail is not zero; a capacity (creation, resize, auto-resize
+ *              bounds) above the ``max_capacity`` module parameter
  * EMSGSIZE     a message larger than ``max_msg_size`` or than the
- *              conversation can ever hold; a read buffer smaller than the
- *              next record
+ *              conversation can ever hold, or an unpinned one larger than
+ *              the window's byte or token budget; a read buffer smaller
+ *              than the next record; a %CBM_IOC_READ_WINDOW buffer smaller
+ *              than the window
  * EINTR        a blocking read or write was interrupted by a signal
  * ENOENT       %CBM_IOC_BIND without %CBM_BIND_CREATE, or
- *              %CBM_IOC_UNLINK, of a name that does not exist
- * ENOMEM       the ring could not be allocated (memory or memory cgroup)
- * ENOSPC       creating a conversation beyond ``max_conversations``
+ *              %CBM_IOC_UNLINK, of a name that does not exist;
+ *              %CBM_IOC_UNPIN of a sequence number that is not pinned
+ * ENOMEM       the ring or a pinned copy could not be allocated (memory
+ *              or memory cgroup)
+ * ENOSPC       creating a conversation beyond ``max_conversations``;
+ *              creating, growing or pinning beyond ``max_total_bytes`` or
+ *              ``max_user_bytes``; pinning beyond ``max_pinned``
  * ENOTTY       an unknown ioctl
+ * EPERM        a configuration change (see "Resizing") by a caller that
+ *              neither owns the conversation nor has ``CAP_SYS_ADMIN``
  * EPIPE        payload-format read after messages were lost (reported
  *              once); write to an unlinked conversation
  * ESPIPE       pread() or pwrite()
@@ -201,10 +301,13 @@ enum cbm_record_type {
 };
 
 /*
- * Message flags. The low 16 bits are defined by the kernel (none yet: any
- * set bit fails with EINVAL); the high 16 bits belong to the application
- * and are stored and returned unchanged.
+ * Message flags. The low 16 bits are defined by the kernel (an undefined
+ * one fails with EINVAL); the high 16 bits belong to the application and
+ * are stored and returned unchanged.
+ *
+ * CBM_MSG_PINNED: the window never evicts the message (see "Windows").
  */
+#define CBM_MSG_PINNED		0x1U
 #define CBM_MSG_KERNEL_MASK	0x0000ffffU
 #define CBM_MSG_APP_MASK	0xffff0000U
 
@@ -229,7 +332,10 @@ enum cbm_record_type {
  *       exited (see Documentation/userspace-api.rst)
  * @uid: the sender's effective uid in the reader's user namespace, the
  *       overflow uid if it has no mapping there
- * @flags: message flags (%CBM_MSG_APP_MASK bits as sent)
+ * @flags: message flags: %CBM_MSG_APP_MASK bits as sent, and
+ *         %CBM_MSG_PINNED while the message is pinned
+ * @tokens: the token count the sender attached (&cbm_send.tokens), 0 if
+ *          none; counted against &cbm_window.max_tokens
  * @role: an enum cbm_role
  * @__reserved: zero
  *
@@ -246,8 +352,9 @@ struct cbm_record {
 	__u32 pid;
 	__u32 uid;
 	__u32 flags;
+	__u32 tokens;
 	__u8 role;
-	__u8 __reserved[3];
+	__u8 __reserved[7];
 };
 
 /*
@@ -322,14 +429,23 @@ struct cbm_unlink {
 /**
  * struct cbm_send - argument of %CBM_IOC_SEND
  * @size: sizeof(struct cbm_send)
- * @flags: message flags; only %CBM_MSG_APP_MASK bits may be set
+ * @flags: message flags: %CBM_MSG_APP_MASK bits and %CBM_MSG_PINNED
  * @role: an enum cbm_role
  * @len: payload length in bytes
  * @data: pointer to the payload
  * @seq: out: sequence number given to the message
+ * @tokens: the message's token count, as the application's tokenizer
+ *          counts it, for &cbm_window.max_tokens; the kernel stores it and
+ *          never checks it against the payload
+ * @__reserved: must be 0
  *
- * Appends one message with an explicit role and flags. It blocks, fails or
- * evicts exactly as write() does.
+ * Appends one message with an explicit role, flags and token count. It
+ * blocks, fails or evicts exactly as write() does. A pinned message
+ * (%CBM_MSG_PINNED) fails with ``ENOSPC`` if it would take the
+ * conversation's pinned messages past the ``max_pinned`` module parameter.
+ * An unpinned message that alone exceeds &cbm_window.max_bytes or
+ * &cbm_window.max_tokens fails with ``EMSGSIZE``: the window could never
+ * hold it.
  */
 struct cbm_send {
 	__u32 size;
@@ -338,6 +454,8 @@ struct cbm_send {
 	__u32 len;
 	__aligned_u64 data;
 	__aligned_u64 seq;
+	__u32 tokens;
+	__u32 __reserved;
 };
 
 /* struct cbm_fd_config.flags */
@@ -377,7 +495,7 @@ struct cbm_fd_config {
  * @first_seq: sequence number of the oldest stored message
  * @next_seq: sequence number the next message will get; the newest stored
  *            message is @next_seq - 1 when @msgs is not 0
- * @msgs: number of stored messages
+ * @msgs: number of stored messages, pinned ones included
  * @evicted: messages evicted since creation
  * @readers: files bound to the conversation and opened for reading
  * @uid: owner's uid in the caller's user namespace
@@ -388,6 +506,22 @@ struct cbm_fd_config {
  *                capacity can hold
  * @__reserved: zero
  * @name: the name, empty for an anonymous conversation
+ * @expired: messages evicted because they were older than
+ *           &cbm_window.max_age_ns (also counted in @evicted)
+ * @resizes: capacity changes since creation, by %CBM_IOC_RESIZE or
+ *           automatic
+ * @pinned: pinned messages (counted in @msgs)
+ * @pinned_bytes: CBM_RECORD_SPACE() of the pinned messages, counted
+ *                against the ``max_pinned`` module parameter
+ * @win_msgs: unpinned messages, as &cbm_window.max_msgs counts them
+ * @win_turns: unpinned %CBM_ROLE_USER messages (turns started)
+ * @win_bytes: payload bytes of the unpinned messages, as
+ *             &cbm_window.max_bytes counts them
+ * @win_tokens: token counts of the unpinned messages summed, as
+ *              &cbm_window.max_tokens counts them
+ * @config_gen: bumped by every change of the window, the auto-resize
+ *              settings or the capacity; ``EPOLLPRI`` tells a file it
+ *              differs from the value its last %CBM_IOC_INFO returned
  */
 struct cbm_info {
 	__u32 size;
@@ -405,6 +539,15 @@ struct cbm_info {
 	__u32 max_msg_size;
 	__u32 __reserved;
 	char name[CBM_NAME_MAX];
+	__aligned_u64 expired;
+	__aligned_u64 resizes;
+	__aligned_u64 pinned;
+	__aligned_u64 pinned_bytes;
+	__aligned_u64 win_msgs;
+	__aligned_u64 win_turns;
+	__aligned_u64 win_bytes;
+	__aligned_u64 win_tokens;
+	__aligned_u64 config_gen;
 };
 
 /* struct cbm_reader_info.flags */
@@ -438,6 +581,183 @@ struct cbm_reader_info {
 	__u32 __reserved;
 };
 
+/* struct cbm_window.flags */
+#define CBM_WINDOW_TURNS	0x1U
+
+/**
+ * struct cbm_window - the conversation's window, %CBM_IOC_SET_WINDOW and
+ * %CBM_IOC_GET_WINDOW
+ * @size: sizeof(struct cbm_window); for %CBM_IOC_GET_WINDOW the kernel
+ *        fills that many bytes (zeroing what it does not know)
+ * @flags: %CBM_WINDOW_TURNS: @max_msgs counts turns, not messages
+ * @max_msgs: keep at most this many unpinned messages, or with
+ *            %CBM_WINDOW_TURNS the messages of the last @max_msgs turns;
+ *            0 for no limit
+ * @max_bytes: keep unpinned messages whose payloads sum to at most this
+ *             many bytes (headers not counted); 0 for no limit
+ * @max_tokens: keep unpinned messages whose &cbm_record.tokens sum to at
+ *              most this; 0 for no limit
+ * @max_age_ns: expire unpinned messages whose &cbm_record.ts_ns is this
+ *              many nanoseconds old; 0 for no limit
+ *
+ * A new conversation has no window (all zero). See "Windows" for the
+ * rules; %CBM_IOC_SET_WINDOW applies the new window at once.
+ */
+struct cbm_window {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 max_msgs;
+	__aligned_u64 max_bytes;
+	__aligned_u64 max_tokens;
+	__aligned_u64 max_age_ns;
+};
+
+/**
+ * struct cbm_pin - argument of %CBM_IOC_UNPIN
+ * @size: sizeof(struct cbm_pin)
+ * @flags: must be 0
+ * @seq: sequence number of a pinned message
+ *
+ * Unpinning returns the message to the window, which may evict it at
+ * once (counted in &cbm_info.evicted). A message whose place in the ring
+ * has already been reused cannot return to it: it is removed at once and
+ * counted in &cbm_info.evicted. ``ENOENT`` if no pinned message has that
+ * sequence number.
+ */
+struct cbm_pin {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 seq;
+};
+
+/**
+ * struct cbm_read_window - argument of %CBM_IOC_READ_WINDOW
+ * @size: sizeof(struct cbm_read_window)
+ * @flags: must be 0
+ * @buf: pointer to the destination buffer
+ * @len: bytes at @buf
+ * @last: 0 for every stored message, or only the newest @last of them
+ * @count: out: records copied; on ``EMSGSIZE`` the records that would be
+ * @needed: out: bytes the records take (copied, or needed on ``EMSGSIZE``)
+ * @first_seq: out: sequence number of the first record, or
+ *             &cbm_info.next_seq when there is none
+ *
+ * Copies the current window (the stored messages, pinned ones included,
+ * oldest first) into @buf in one atomic snapshot, each message as a
+ * struct cbm_record (translated for the caller as read() does) followed
+ * by its payload and zero padding, CBM_RECORD_SPACE(&cbm_record.len)
+ * bytes in all. The file's cursor does not move. If @len is smaller than
+ * the records, nothing is copied, @count and @needed are written and the
+ * call fails with ``EMSGSIZE``.
+ */
+struct cbm_read_window {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 buf;
+	__aligned_u64 len;
+	__aligned_u64 last;
+	__aligned_u64 count;
+	__aligned_u64 needed;
+	__aligned_u64 first_seq;
+};
+
+/**
+ * enum cbm_seek_whence - how %CBM_IOC_SEEK interprets &cbm_seek.value
+ * @CBM_SEEK_SEQ: a sequence number, as lseek() with ``SEEK_SET``
+ * @CBM_SEEK_TIME: a CLOCK_REALTIME time in nanoseconds: the cursor moves to
+ *                 the first stored message whose &cbm_record.ts_ns is at
+ *                 or after it, or after the newest message if none is
+ * @CBM_SEEK_LAST: a count N: the cursor moves so that the newest N stored
+ *                 messages are left to read (all of them if fewer are
+ *                 stored)
+ * @__CBM_SEEK_MAX: number of values; any value at or above it is invalid
+ */
+enum cbm_seek_whence {
+	CBM_SEEK_SEQ	= 0,
+	CBM_SEEK_TIME	= 1,
+	CBM_SEEK_LAST	= 2,
+	__CBM_SEEK_MAX,
+};
+
+/**
+ * struct cbm_seek - argument of %CBM_IOC_SEEK
+ * @size: sizeof(struct cbm_seek)
+ * @whence: an enum cbm_seek_whence
+ * @value: what to seek to
+ * @cursor: out: the new cursor, as lseek() returns it
+ *
+ * Moves this file's cursor as lseek() does (a pending gap is dropped and
+ * counted in &cbm_reader_info.lost), by time or count as well as by
+ * sequence number.
+ */
+struct cbm_seek {
+	__u32 size;
+	__u32 whence;
+	__aligned_u64 value;
+	__aligned_u64 cursor;
+};
+
+/**
+ * struct cbm_resize - argument of %CBM_IOC_RESIZE
+ * @size: sizeof(struct cbm_resize)
+ * @flags: must be 0
+ * @capacity: in: the new ring size in bytes, rounded as
+ *            &cbm_bind.capacity is (0 selects ``default_capacity``);
+ *            out: the rounded size
+ * @evicted: out: messages evicted to fit the smaller ring
+ *
+ * Growing keeps every message. Shrinking below the stored data evicts the
+ * oldest messages as a writer would; in a lossless conversation it fails
+ * with ``EBUSY``, changing nothing, if that would evict a message a
+ * lossless reader has not read. Cursors, sequence numbers and readers'
+ * losses are kept across the change. If writing @capacity and @evicted
+ * back faults, the call fails with ``EFAULT`` although the resize took
+ * place (as %CBM_IOC_SEND does for &cbm_send.seq).
+ */
+struct cbm_resize {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 capacity;
+	__aligned_u64 evicted;
+};
+
+/* struct cbm_autoresize.flags */
+#define CBM_AUTORESIZE_ON	0x1U
+
+/**
+ * struct cbm_autoresize - automatic resizing, %CBM_IOC_SET_AUTORESIZE and
+ * %CBM_IOC_GET_AUTORESIZE
+ * @size: sizeof(struct cbm_autoresize); for %CBM_IOC_GET_AUTORESIZE the
+ *        kernel fills that many bytes (zeroing what it does not know)
+ * @flags: %CBM_AUTORESIZE_ON to enable, 0 to disable (the other fields
+ *         are then ignored and returned as 0)
+ * @min_capacity: the ring never shrinks below this (rounded up as
+ *                &cbm_bind.capacity; 0 is invalid here)
+ * @max_capacity: the ring never grows above this (rounded likewise, 0
+ *                invalid; at most ``max_capacity``)
+ * @high_pct: grow when &cbm_info.used stays at or above this percentage of
+ *            the capacity for @period_ms, or at once when a writer would
+ *            wait for room; 1 to 100
+ * @low_pct: shrink when &cbm_info.used stays at or below this percentage
+ *           for @period_ms; less than half of @high_pct, so a shrink never
+ *           lands above the high-water mark
+ * @period_ms: how long a level must hold, and the least time between two
+ *             automatic resizes; 10 to 3600000
+ * @__reserved: must be 0
+ *
+ * Growing doubles the capacity, shrinking halves it, within the bounds.
+ */
+struct cbm_autoresize {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 min_capacity;
+	__aligned_u64 max_capacity;
+	__u32 high_pct;
+	__u32 low_pct;
+	__u32 period_ms;
+	__u32 __reserved;
+};
+
 /*
  * Every argument starts with its own size (the kernel accepts older,
  * shorter versions and newer, longer ones whose unknown tail is zero), so
@@ -451,6 +771,14 @@ enum {
 	CBM_CMD_GET_CONFIG,
 	CBM_CMD_INFO,
 	CBM_CMD_READER_INFO,
+	CBM_CMD_SET_WINDOW,
+	CBM_CMD_GET_WINDOW,
+	CBM_CMD_UNPIN,
+	CBM_CMD_READ_WINDOW,
+	CBM_CMD_SEEK,
+	CBM_CMD_RESIZE,
+	CBM_CMD_SET_AUTORESIZE,
+	CBM_CMD_GET_AUTORESIZE,
 };
 
 #define CBM_IOC_BIND		_IO(CBM_IOC_MAGIC, CBM_CMD_BIND)
@@ -460,5 +788,13 @@ enum {
 #define CBM_IOC_GET_CONFIG	_IO(CBM_IOC_MAGIC, CBM_CMD_GET_CONFIG)
 #define CBM_IOC_INFO		_IO(CBM_IOC_MAGIC, CBM_CMD_INFO)
 #define CBM_IOC_READER_INFO	_IO(CBM_IOC_MAGIC, CBM_CMD_READER_INFO)
+#define CBM_IOC_SET_WINDOW	_IO(CBM_IOC_MAGIC, CBM_CMD_SET_WINDOW)
+#define CBM_IOC_GET_WINDOW	_IO(CBM_IOC_MAGIC, CBM_CMD_GET_WINDOW)
+#define CBM_IOC_UNPIN		_IO(CBM_IOC_MAGIC, CBM_CMD_UNPIN)
+#define CBM_IOC_READ_WINDOW	_IO(CBM_IOC_MAGIC, CBM_CMD_READ_WINDOW)
+#define CBM_IOC_SEEK		_IO(CBM_IOC_MAGIC, CBM_CMD_SEEK)
+#define CBM_IOC_RESIZE		_IO(CBM_IOC_MAGIC, CBM_CMD_RESIZE)
+#define CBM_IOC_SET_AUTORESIZE	_IO(CBM_IOC_MAGIC, CBM_CMD_SET_AUTORESIZE)
+#define CBM_IOC_GET_AUTORESIZE	_IO(CBM_IOC_MAGIC, CBM_CMD_GET_AUTORESIZE)
 
 #endif /* _UAPI_LINUX_CBM_H */
