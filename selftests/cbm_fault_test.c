@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * cbm fault injection: each system call that allocates (open, creating
- * named and anonymous conversations, epoll) or copies to or from user
- * memory (attach, write, send, read) is run again and again, the n-th
- * fallible kernel call failing in run n, until a run sees no failure. Every
- * run must either succeed fully or fail with ENOMEM (allocations) or
- * EFAULT (user copies) and leave nothing behind: no name, no bound file, no
- * message, no conversation counted against max_conversations. Leaks are
- * for kmemleak, which the harness scans after the debug kernel's run.
+ * named and anonymous conversations, for root and for a uid charged for
+ * the first time, epoll, resizing, a pinned send, a write that makes
+ * auto-resize grow the ring) or copies to or from user memory (attach,
+ * write, send, read) is run again and again, the n-th fallible kernel
+ * call failing in run n, until a run sees no failure. Every run must
+ * either succeed fully or fail with ENOMEM (allocations) or EFAULT (user
+ * copies) and leave nothing behind: no name, no bound file, no message, no
+ * conversation counted against max_conversations, no byte charged to the
+ * memory caps; a resize that fails changes neither the capacity nor the
+ * messages. Leaks are for kmemleak, which the harness scans after the
+ * debug kernel's run.
  *
  * The kernel's per-task fail-nth (Documentation/fault-injection) picks the
  * call: it counts every call that failslab, fail_page_alloc or
@@ -17,6 +21,7 @@
  */
 #include <glob.h>
 #include <sys/epoll.h>
+#include <sys/fsuid.h>
 #include <sys/mount.h>
 
 #include "kselftest_harness.h"
@@ -33,6 +38,18 @@
 
 #define PAYLOAD		"fault-payload"
 #define PAYLOAD_LEN	(sizeof(PAYLOAD) - 1)
+
+/* OP_AUTOGROW: a payload that fills a MIN_CAPACITY ring by itself */
+#define FILL_LEN	(MIN_CAPACITY - REC_HDR)
+
+/* A buffer for CBM_IOC_READ_WINDOW over the conversations made here */
+#define SNAP_SIZE	(128 * 1024)
+
+/*
+ * OP_AUTOGROW: auto-resize's period, so long that only a writer waiting
+ * for room makes the ring grow, never the conversation's delayed work
+ */
+#define GROW_PERIOD_MS	3600000
 
 /*
  * Settings the sweep needs: by default failslab and fail_page_alloc never
@@ -67,6 +84,8 @@ enum op {
 	OP_SEND,		/* CBM_IOC_SEND */
 	OP_READ,		/* a record-format read() */
 	OP_EPOLL,		/* EPOLL_CTL_ADD, which polls the file */
+	OP_RESIZE,		/* CBM_IOC_RESIZE */
+	OP_AUTOGROW,		/* write() to a full lossless ring that may grow */
 };
 
 FIXTURE(fault) {
@@ -81,12 +100,27 @@ FIXTURE(fault) {
 	int epfd;
 	__u64 seq;	/* OP_WRITE_DEFAULT: next_seq of `default' before */
 	union rec_buf *rb;
+	/* OP_RESIZE, OP_AUTOGROW: the conversation before the call */
+	struct cbm_info info0;
+	unsigned char *snap;	/* its messages, from CBM_IOC_READ_WINDOW */
+	__u64 snap_len;
+	unsigned char *now;	/* a buffer to compare them with */
 };
 
 FIXTURE_VARIANT(fault) {
 	enum op op;
 	__u64 capacity;
 	__u32 conv_flags;
+	__u32 msg_flags;	/* OP_SEND; OP_RESIZE: of the first message */
+	__u64 target;		/* OP_RESIZE: the new capacity */
+	unsigned int msgs;	/* OP_RESIZE: messages of msg_len bytes */
+	size_t msg_len;
+	uid_t owner;		/* OP_ANON: fsuid of the call, the new owner */
+	/*
+	 * An errno that a failure may give besides ENOMEM and EFAULT: a
+	 * failed automatic grow is no error, the writer finds the ring full
+	 */
+	int soft_errno;
 };
 
 FIXTURE_VARIANT_ADD(fault, open) { .op = OP_OPEN };
@@ -97,11 +131,31 @@ FIXTURE_VARIANT_ADD(fault, create_lossless_64k) {
 	.op = OP_CREATE, .capacity = 65536, .conv_flags = CBM_CONV_LOSSLESS,
 };
 FIXTURE_VARIANT_ADD(fault, anon_16k) { .op = OP_ANON, .capacity = 16384 };
+/* the first bytes charged to a uid allocate its accounting entry */
+FIXTURE_VARIANT_ADD(fault, anon_new_owner) {
+	.op = OP_ANON, .capacity = 4096, .owner = UNPRIV_UID,
+};
 FIXTURE_VARIANT_ADD(fault, attach) { .op = OP_ATTACH };
 FIXTURE_VARIANT_ADD(fault, write_default) { .op = OP_WRITE_DEFAULT };
 FIXTURE_VARIANT_ADD(fault, send) { .op = OP_SEND };
+FIXTURE_VARIANT_ADD(fault, send_pinned) {
+	.op = OP_SEND, .msg_flags = CBM_MSG_PINNED,
+};
 FIXTURE_VARIANT_ADD(fault, read) { .op = OP_READ };
 FIXTURE_VARIANT_ADD(fault, epoll_add) { .op = OP_EPOLL };
+FIXTURE_VARIANT_ADD(fault, resize_grow) {
+	.op = OP_RESIZE, .capacity = 4096, .target = 65536, .msgs = 3,
+	.msg_len = 1000, .msg_flags = CBM_MSG_PINNED,
+};
+/* evicts 5 of the 6 messages */
+FIXTURE_VARIANT_ADD(fault, resize_shrink) {
+	.op = OP_RESIZE, .capacity = 16384, .target = 4096, .msgs = 6,
+	.msg_len = 2000,
+};
+FIXTURE_VARIANT_ADD(fault, write_autogrow) {
+	.op = OP_AUTOGROW, .capacity = 4096, .target = 8192,
+	.conv_flags = CBM_CONV_LOSSLESS, .soft_errno = EAGAIN,
+};
 
 /* Saves @path's value for teardown and sets it; a missing file is no error */
 static int set_knob(FIXTURE_DATA(fault) *self, const char *path,
@@ -149,6 +203,10 @@ FIXTURE_SETUP(fault)
 	conv_name(self->name, "fault");
 	self->rb = malloc(sizeof(*self->rb));
 	ASSERT_NE(NULL, self->rb);
+	self->snap = malloc(SNAP_SIZE);
+	self->now = malloc(SNAP_SIZE);
+	ASSERT_NE(NULL, self->snap);
+	ASSERT_NE(NULL, self->now);
 
 	if (access(FAIL_NTH, F_OK)) {
 		self->unsupported = "kernel without CONFIG_FAULT_INJECTION";
@@ -191,6 +249,8 @@ FIXTURE_TEARDOWN(fault)
 {
 	int i;
 
+	/* an assertion may have stopped the sweep with another fsuid */
+	setfsuid(0);
 	for (i = self->nknobs - 1; i >= 0; i--)
 		EXPECT_EQ(0, write_file(self->knobs[i].path,
 					self->knobs[i].saved));
@@ -201,6 +261,8 @@ FIXTURE_TEARDOWN(fault)
 	unlink_name(self->name);
 	munlockall();
 	free(self->rb);
+	free(self->snap);
+	free(self->now);
 }
 
 /* The next fallible call this thread makes fails, @nth calls from now */
@@ -257,6 +319,52 @@ static int conv_room(struct __test_metadata *_metadata)
 	return n;
 }
 
+/*
+ * Bytes charged to @uid against the memory caps: the least max_user_bytes
+ * under which @uid can still create a MIN_CAPACITY conversation, less that.
+ */
+static __u64 acct_held(struct __test_metadata *_metadata, uid_t uid)
+{
+	__u64 lo = MIN_CAPACITY, hi, mid;
+	long long saved;
+	int fd, ret, err;
+
+	ASSERT_EQ(0, param_read("max_user_bytes", &saved));
+	hi = saved;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		ASSERT_EQ(0, param_write("max_user_bytes", mid));
+		fd = cbm_open(O_RDWR);
+		ASSERT_LE(0, fd);
+		setfsuid(uid);
+		ret = cbm_bind(fd, "", CBM_BIND_ANON, 0600, 0, MIN_CAPACITY);
+		err = errno;
+		setfsuid(0);
+		close(fd);
+		if (ret) {
+			ASSERT_EQ(ENOSPC, err);
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	EXPECT_EQ(0, param_write("max_user_bytes", saved));
+	ASSERT_GT((__u64)saved, lo) TH_LOG("uid %d is at its cap", (int)uid);
+	return lo - MIN_CAPACITY;
+}
+
+/* The stored messages as CBM_IOC_READ_WINDOW copies them; *@len: bytes */
+static int read_window(int fd, unsigned char *buf, __u64 *len)
+{
+	struct cbm_read_window rw = {
+		.size = sizeof(rw), .buf = (uintptr_t)buf, .len = SNAP_SIZE,
+	};
+	int ret = ioctl(fd, CBM_IOC_READ_WINDOW, &rw);
+
+	*len = rw.needed;
+	return ret;
+}
+
 /* The file works: what it writes at the end, it reads back */
 static void check_round_trip(struct __test_metadata *_metadata, int fd)
 {
@@ -269,10 +377,40 @@ static void op_prepare(struct __test_metadata *_metadata,
 		       FIXTURE_DATA(fault) *self,
 		       const FIXTURE_VARIANT(fault) *variant)
 {
+	struct cbm_autoresize a = {
+		.size = sizeof(a), .flags = CBM_AUTORESIZE_ON,
+		.min_capacity = variant->capacity,
+		.max_capacity = variant->target,
+		.high_pct = 90, .low_pct = 10, .period_ms = GROW_PERIOD_MS,
+	};
 	struct cbm_info info;
+	unsigned int i;
 
 	switch (variant->op) {
 	case OP_OPEN:
+		break;
+	case OP_RESIZE:
+	case OP_AUTOGROW:
+		self->fd = cbm_open(O_RDWR | O_NONBLOCK);
+		ASSERT_LE(0, self->fd);
+		ASSERT_EQ(0, cbm_bind(self->fd, "", CBM_BIND_ANON, 0600,
+				      variant->conv_flags, variant->capacity));
+		if (variant->op == OP_AUTOGROW) {
+			ASSERT_EQ(0, ioctl(self->fd, CBM_IOC_SET_AUTORESIZE,
+					   &a));
+			/* this file, a lossless reader, holds it all */
+			ASSERT_EQ(FILL_LEN, write_tagged(self->fd, FILL_LEN, 1));
+		}
+		for (i = 0; i < variant->msgs; i++) {
+			memset(self->rb->bytes, 'a' + i, variant->msg_len);
+			ASSERT_EQ(0, send_msg(self->fd, CBM_ROLE_USER,
+					      i ? 0 : variant->msg_flags,
+					      self->rb->bytes,
+					      variant->msg_len, NULL));
+		}
+		ASSERT_EQ(0, read_info(self->fd, &self->info0));
+		ASSERT_EQ(0, read_window(self->fd, self->snap,
+					 &self->snap_len));
 		break;
 	case OP_WRITE_DEFAULT:
 		ASSERT_EQ(0, read_info(self->ctl, &info));
@@ -310,6 +448,9 @@ static int op_run(FIXTURE_DATA(fault) *self,
 		  const FIXTURE_VARIANT(fault) *variant)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT };
+	struct cbm_resize rs = {
+		.size = sizeof(rs), .capacity = variant->target,
+	};
 	ssize_t n;
 
 	switch (variant->op) {
@@ -329,15 +470,90 @@ static int op_run(FIXTURE_DATA(fault) *self,
 		n = write(self->fd, PAYLOAD, PAYLOAD_LEN);
 		return n == PAYLOAD_LEN ? 0 : -1;
 	case OP_SEND:
-		return send_msg(self->fd, CBM_ROLE_TOOL, 0, PAYLOAD,
-				PAYLOAD_LEN, &self->seq);
+		return send_msg(self->fd, CBM_ROLE_TOOL, variant->msg_flags,
+				PAYLOAD, PAYLOAD_LEN, &self->seq);
 	case OP_READ:
 		n = read(self->fd, self->rb, sizeof(*self->rb));
 		return n == REC_HDR + PAYLOAD_LEN ? 0 : -1;
 	case OP_EPOLL:
 		return epoll_ctl(self->epfd, EPOLL_CTL_ADD, self->fd, &ev);
+	case OP_RESIZE:
+		return ioctl(self->fd, CBM_IOC_RESIZE, &rs);
+	case OP_AUTOGROW:
+		n = write(self->fd, PAYLOAD, PAYLOAD_LEN);
+		return n == PAYLOAD_LEN ? 0 : -1;
 	}
 	return -1;
+}
+
+/* op_run() with the variant's fsuid, which makes it the owner */
+static int op_run_owned(FIXTURE_DATA(fault) *self,
+			const FIXTURE_VARIANT(fault) *variant)
+{
+	int ret, err;
+
+	setfsuid(variant->owner);
+	ret = op_run(self, variant);
+	err = errno;
+	setfsuid(0);
+	errno = err;
+	return ret;
+}
+
+/* The stored messages are those before the call, byte for byte */
+static void check_messages(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(fault) *self)
+{
+	__u64 len;
+
+	ASSERT_EQ(0, read_window(self->fd, self->now, &len));
+	EXPECT_EQ(self->snap_len, len);
+	EXPECT_EQ(0, memcmp(self->snap, self->now, self->snap_len));
+}
+
+/* OP_RESIZE, OP_AUTOGROW: the call changed nothing */
+static void check_unchanged(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(fault) *self)
+{
+	struct cbm_info info;
+
+	ASSERT_EQ(0, read_info(self->fd, &info));
+	EXPECT_EQ(self->info0.capacity, info.capacity);
+	EXPECT_EQ(self->info0.resizes, info.resizes);
+	EXPECT_EQ(self->info0.next_seq, info.next_seq);
+	EXPECT_EQ(self->info0.msgs, info.msgs);
+	EXPECT_EQ(self->info0.evicted, info.evicted);
+	EXPECT_EQ(self->info0.pinned_bytes, info.pinned_bytes);
+	check_messages(_metadata, self);
+}
+
+/*
+ * OP_RESIZE: the ring has the new capacity and the newest messages,
+ * unchanged; growing kept them all, shrinking counted the others evicted
+ */
+static void check_resized(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(fault) *self,
+			  const FIXTURE_VARIANT(fault) *variant)
+{
+	struct cbm_info info;
+	__u64 len;
+
+	ASSERT_EQ(0, read_info(self->fd, &info));
+	EXPECT_EQ(variant->target, info.capacity);
+	EXPECT_EQ(self->info0.resizes + 1, info.resizes);
+	EXPECT_EQ(self->info0.next_seq, info.next_seq);
+	EXPECT_EQ(self->info0.pinned_bytes, info.pinned_bytes);
+	EXPECT_EQ(self->info0.msgs - info.msgs,
+		  info.evicted - self->info0.evicted);
+	if (variant->target > variant->capacity) {
+		EXPECT_EQ(self->info0.msgs, info.msgs);
+	} else {
+		EXPECT_GT(self->info0.msgs, info.msgs);
+	}
+	ASSERT_EQ(0, read_window(self->fd, self->now, &len));
+	ASSERT_GE(self->snap_len, len);
+	EXPECT_EQ(0, memcmp(self->snap + self->snap_len - len, self->now,
+			    len));
 }
 
 /* The call succeeded: it did all it should */
@@ -361,6 +577,7 @@ static void op_check_done(struct __test_metadata *_metadata,
 		EXPECT_EQ(variant->conv_flags, info.flags & CBM_CONV_LOSSLESS);
 		EXPECT_STREQ(variant->op == OP_CREATE ? self->name : "",
 			     info.name);
+		EXPECT_EQ(variant->owner, info.uid);
 		check_round_trip(_metadata, self->fd);
 		break;
 	case OP_ATTACH:
@@ -376,6 +593,9 @@ static void op_check_done(struct __test_metadata *_metadata,
 		EXPECT_EQ(0, self->seq);
 		ASSERT_EQ(0, read_info(self->fd, &info));
 		EXPECT_EQ(1, info.next_seq);
+		EXPECT_EQ(variant->msg_flags ? 1 : 0, info.pinned);
+		EXPECT_EQ(variant->msg_flags ? CBM_RECORD_SPACE(PAYLOAD_LEN) : 0,
+			  info.pinned_bytes);
 		break;
 	case OP_READ:
 		EXPECT_EQ(0, self->rb->rec.seq);
@@ -389,13 +609,31 @@ static void op_check_done(struct __test_metadata *_metadata,
 		EXPECT_EQ(0, epoll_ctl(self->epfd, EPOLL_CTL_DEL, self->fd,
 				       NULL));
 		break;
+	case OP_RESIZE:
+		check_resized(_metadata, self, variant);
+		check_round_trip(_metadata, self->fd);
+		break;
+	case OP_AUTOGROW:
+		ASSERT_EQ(0, read_info(self->fd, &info));
+		EXPECT_EQ(variant->target, info.capacity);
+		EXPECT_EQ(1, info.resizes);
+		EXPECT_EQ(2, info.next_seq);
+		EXPECT_EQ(1, read_tag(self->fd, FILL_LEN));
+		ASSERT_EQ(PAYLOAD_LEN, read(self->fd, self->rb,
+					    sizeof(*self->rb)));
+		EXPECT_EQ(0, memcmp(self->rb->bytes, PAYLOAD, PAYLOAD_LEN));
+		break;
 	}
 }
 
-/* The call failed: it left no trace, and the same call works now */
+/*
+ * The call failed with @err: it left no trace, and the same call works now.
+ * Only the copy of a result to user memory may fail after the work is
+ * done, with EFAULT.
+ */
 static void op_check_undone(struct __test_metadata *_metadata,
 			    FIXTURE_DATA(fault) *self,
-			    const FIXTURE_VARIANT(fault) *variant)
+			    const FIXTURE_VARIANT(fault) *variant, int err)
 {
 	struct cbm_reader_info ri;
 	struct cbm_info info;
@@ -412,7 +650,7 @@ static void op_check_undone(struct __test_metadata *_metadata,
 		__attribute__((fallthrough));
 	case OP_ANON:
 	case OP_ATTACH:
-		ASSERT_EQ(0, op_run(self, variant));
+		ASSERT_EQ(0, op_run_owned(self, variant));
 		op_check_done(_metadata, self, variant);
 		break;
 	case OP_WRITE_DEFAULT:
@@ -422,6 +660,8 @@ static void op_check_undone(struct __test_metadata *_metadata,
 	case OP_SEND:
 		ASSERT_EQ(0, read_info(self->fd, &info));
 		EXPECT_EQ(0, info.next_seq);
+		EXPECT_EQ(0, info.pinned);
+		EXPECT_EQ(0, info.pinned_bytes);
 		break;
 	case OP_READ:
 		ASSERT_EQ(0, read_rinfo(self->fd, &ri));
@@ -433,6 +673,28 @@ static void op_check_undone(struct __test_metadata *_metadata,
 	case OP_EPOLL:
 		ASSERT_EQ(0, op_run(self, variant));
 		op_check_done(_metadata, self, variant);
+		break;
+	case OP_RESIZE:
+		ASSERT_EQ(0, read_info(self->fd, &info));
+		if (info.capacity == variant->target) {
+			EXPECT_EQ(EFAULT, err);
+			check_resized(_metadata, self, variant);
+			break;
+		}
+		check_unchanged(_metadata, self);
+		ASSERT_EQ(0, op_run(self, variant));
+		op_check_done(_metadata, self, variant);
+		break;
+	case OP_AUTOGROW:
+		ASSERT_EQ(0, read_info(self->fd, &info));
+		/* the ring grew, then copying the payload failed */
+		if (info.capacity == variant->target) {
+			EXPECT_EQ(EFAULT, err);
+			EXPECT_EQ(self->info0.next_seq, info.next_seq);
+			check_messages(_metadata, self);
+		} else {
+			check_unchanged(_metadata, self);
+		}
 		break;
 	}
 }
@@ -454,26 +716,33 @@ TEST_F(fault, fail_each_call)
 {
 	bool injected;
 	int nth, ret, err, room;
+	__u64 held;
 
 	if (self->unsupported)
 		SKIP(return, "%s", self->unsupported);
 	room = conv_room(_metadata);
 	ASSERT_LT(0, room) TH_LOG("other conversations fill the probe");
+	held = acct_held(_metadata, variant->owner);
 
 	for (nth = 1; ; nth++) {
 		ASSERT_GT(MAX_NTH, nth) TH_LOG("the call never stops failing");
 		op_prepare(_metadata, self, variant);
+		/* before arming: changing credentials allocates */
+		setfsuid(variant->owner);
 		ASSERT_EQ(0, fail_nth_arm(self, nth));
 		ret = op_run(self, variant);
 		err = errno;
 		injected = fail_nth_disarm(self);
+		setfsuid(0);
 		if (ret == 0) {
 			op_check_done(_metadata, self, variant);
 		} else {
-			ASSERT_TRUE(err == ENOMEM || err == EFAULT)
+			ASSERT_TRUE(err == ENOMEM || err == EFAULT ||
+				    (variant->soft_errno &&
+				     err == variant->soft_errno))
 				TH_LOG("call %d: errno %d (%s)", nth, err,
 				       strerror(err));
-			op_check_undone(_metadata, self, variant);
+			op_check_undone(_metadata, self, variant, err);
 		}
 		op_cleanup(self, variant);
 		if (!injected) {
@@ -483,6 +752,8 @@ TEST_F(fault, fail_each_call)
 	}
 	/* failed creations gave their count back */
 	EXPECT_EQ(room, conv_room(_metadata));
+	/* and every byte they charged to the memory caps */
+	EXPECT_EQ(held, acct_held(_metadata, variant->owner));
 	TH_LOG("%d fallible calls, each failed once", nth - 1);
 }
 

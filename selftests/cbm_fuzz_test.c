@@ -7,8 +7,10 @@
  * read, readv, write, writev, lseek, poll, epoll, mmap and fcntl, on files
  * they share (inherited before fork(), so one file description in many
  * processes) and on a small pool of names; one process runs as an
- * unprivileged user. A timer interrupts blocking calls with a signal, so
- * nothing can block for long.
+ * unprivileged user. Windows (small limits, ages of a few milliseconds),
+ * pinned messages, resizes and auto-resizes with short periods change the
+ * conversations under the other processes' reads and writes. A timer
+ * interrupts blocking calls with a signal, so nothing can block for long.
  *
  * Each call must return a value that makes sense for it or fail with an
  * errno the ABI documents for that call (the tables below); any other
@@ -53,6 +55,15 @@
 /* Pages of the buffer area; the last one is PROT_NONE */
 #define ARENA_PAGES	3
 
+/*
+ * Bytes of the CBM_IOC_READ_WINDOW buffer, followed by a PROT_NONE page:
+ * more than a ring of FUZZ_MAX_CAPACITY and max_pinned bytes of pins hold
+ */
+#define WBUF_SIZE	(512 * 1024)
+
+/* Sequence numbers of the last pinned messages a worker sent */
+#define PINS		8
+
 #define ERRS(...)	((const int []){ __VA_ARGS__, 0 })
 
 struct fuzz {
@@ -61,6 +72,8 @@ struct fuzz {
 	char pool[POOL][CBM_NAME_MAX];
 	int shared[SHARED_FDS];
 	__u64 *ops;		/* shared: calls each worker made */
+	__u64 max_pinned;	/* the max_pinned parameter, never changed */
+	__u64 default_capacity;	/* the default_capacity parameter */
 };
 
 /* One worker's state */
@@ -74,6 +87,9 @@ struct worker {
 	int epfd;
 	unsigned char *arena;	/* ARENA_PAGES, the last one PROT_NONE */
 	unsigned char *ro;	/* a read-only page */
+	unsigned char *wbuf;	/* WBUF_SIZE, then a PROT_NONE page */
+	__u64 pins[PINS];	/* see do_unpin() */
+	unsigned int npins;	/* pinned messages sent */
 	size_t page;
 	bool dirty;		/* see mess() */
 	char what[256];		/* the call being made, for the report */
@@ -129,13 +145,16 @@ static bool errno_in(int err, const int *errs)
 
 /*
  * Checks a call's result: success (ret >= 0) or an allowed errno. Only the
- * unprivileged worker may see EACCES: root passes every permission check.
+ * unprivileged worker may see EACCES or EPERM: root passes every
+ * permission check (CAP_DAC_OVERRIDE, CAP_SYS_ADMIN).
  */
 static void check(struct worker *w, long ret, const int *errs)
 {
 	int err = errno;
 
-	if (ret >= 0 || (errno_in(err, errs) && (err != EACCES || w->unpriv)))
+	if (ret >= 0 ||
+	    (errno_in(err, errs) &&
+	     ((err != EACCES && err != EPERM) || w->unpriv)))
 		return;
 	fprintf(stderr,
 		"# worker %d, call %llu (seed %llu): %s: returned %ld, errno %d (%s)\n",
@@ -373,7 +392,8 @@ static const int write_errs[] = {
 };
 
 static const int send_errs[] = {
-	EINVAL, E2BIG, EFAULT, EBADF, EMSGSIZE, EAGAIN, EINTR, EPIPE, EACCES, 0
+	EINVAL, E2BIG, EFAULT, EBADF, EMSGSIZE, EAGAIN, EINTR, EPIPE, EACCES,
+	ENOSPC, ENOMEM, 0
 };
 
 static void do_send(struct worker *w)
@@ -381,21 +401,36 @@ static void do_send(struct worker *w)
 	struct cbm_send s;
 	int fd = some_fd(w);
 	void *p;
+	int ret;
 
 	memset(&s, 0, sizeof(s));
-	s.flags = CHOOSE(w, (0, CBM_MSG_APP_MASK, 0xabcd0000), (1, 0x8000));
+	s.flags = CHOOSE(w, (0, CBM_MSG_APP_MASK, 0xabcd0000, CBM_MSG_PINNED,
+			     CBM_MSG_PINNED | 0xabcd0000),
+			 (2, 0x8000, CBM_MSG_PINNED | 0x8000));
 	s.role = CHOOSE(w, (CBM_ROLE_OTHER, CBM_ROLE_SYSTEM, CBM_ROLE_USER,
 			    CBM_ROLE_ASSISTANT, CBM_ROLE_TOOL),
 			(__CBM_ROLE_MAX));
 	s.len = some_len(w);
 	s.data = (uintptr_t)some_ptr(w, s.len);
 	s.seq = rnd(w, 1ULL << 32);
+	/* the kernel never checks a token count against the payload */
+	s.tokens = one_in(w, 4) ? 0 : one_in(w, 8) ? rnd(w, 1ULL << 32) :
+		   rnd(w, 64);
+	s.__reserved = CHOOSE(w, (0), (1));
 	s.size = some_size(w, sizeof(s));
 	p = place_arg(w, &s, sizeof(s), s.size);
-	describe(w, "SEND fd %d size %u flags %#x role %u len %u data %#llx arg %p",
-		 fd, s.size, s.flags, s.role, s.len,
+	describe(w, "SEND fd %d size %u flags %#x role %u len %u tokens %u reserved %u data %#llx arg %p",
+		 fd, s.size, s.flags, s.role, s.len, s.tokens, s.__reserved,
 		 (unsigned long long)s.data, p);
-	check(w, ioctl(fd, CBM_IOC_SEND, p), send_errs);
+	ret = ioctl(fd, CBM_IOC_SEND, p);
+	check(w, ret, send_errs);
+	if (ret || arena_room(w, p) < sizeof(s))
+		return;
+	/* as the kernel saw it, flipped bit included */
+	memcpy(&s, p, sizeof(s));
+	/* a pinned message to unpin later: do_unpin() */
+	if (s.flags & CBM_MSG_PINNED)
+		w->pins[w->npins++ % PINS] = s.seq;
 }
 
 static void do_set_config(struct worker *w)
@@ -435,8 +470,10 @@ static void check_info(struct worker *w, const struct cbm_info *info)
 		bad_result(w, "capacity not a power of two of at least a page");
 	if (info->used > info->capacity)
 		bad_result(w, "used above capacity");
+	/* Pinned copies may outlive the ring: stored messages can have holes */
 	if (info->first_seq > info->next_seq ||
-	    info->msgs != info->next_seq - info->first_seq)
+	    info->msgs > info->next_seq - info->first_seq ||
+	    info->pinned > info->msgs)
 		bad_result(w, "sequence numbers do not add up");
 	if (info->mode & ~0777 || info->__reserved)
 		bad_result(w, "mode or reserved field");
@@ -444,9 +481,55 @@ static void check_info(struct worker *w, const struct cbm_info *info)
 		bad_result(w, "max_msg_size above what the ring holds");
 	if (strnlen(info->name, CBM_NAME_MAX) == CBM_NAME_MAX)
 		bad_result(w, "name not terminated");
+	/* The stored messages are the pinned ones plus the window's */
+	if (info->pinned + info->win_msgs != info->msgs ||
+	    info->win_turns > info->win_msgs)
+		bad_result(w, "pinned and window counts do not add up");
+	if (info->pinned_bytes > w->fz->max_pinned ||
+	    info->pinned_bytes < info->pinned * CBM_RECORD_SPACE(0) ||
+	    info->pinned_bytes % CBM_RECORD_ALIGN)
+		bad_result(w, "pinned_bytes");
+	/* The window's messages are in the ring, headers and all */
+	if (info->win_bytes + info->win_msgs * CBM_RECORD_SPACE(0) >
+	    info->used)
+		bad_result(w, "window bytes above what the ring holds");
+	if (info->expired > info->evicted)
+		bad_result(w, "more expired than evicted");
+	/* Every resize bumps config_gen */
+	if (info->resizes > info->config_gen)
+		bad_result(w, "resizes above config_gen");
+}
+
+/* What CBM_IOC_GET_WINDOW returns: a window SET_WINDOW accepted */
+static void check_window(struct worker *w, const struct cbm_window *win)
+{
+	if (win->flags & ~CBM_WINDOW_TURNS)
+		bad_result(w, "unknown window flags");
+}
+
+/* What CBM_IOC_GET_AUTORESIZE returns: settings SET_AUTORESIZE accepted */
+static void check_autoresize(struct worker *w, const struct cbm_autoresize *a)
+{
+	const struct cbm_autoresize off = { .size = a->size };
+
+	if (!a->flags) {
+		if (memcmp(a, &off, sizeof(off)))
+			bad_result(w, "auto-resize off but fields not zero");
+		return;
+	}
+	if (a->flags != CBM_AUTORESIZE_ON || a->__reserved ||
+	    a->min_capacity < MIN_CAPACITY ||
+	    (a->min_capacity & (a->min_capacity - 1)) ||
+	    (a->max_capacity & (a->max_capacity - 1)) ||
+	    a->min_capacity > a->max_capacity ||
+	    !a->high_pct || a->high_pct > 100 ||
+	    a->low_pct * 2 >= a->high_pct ||
+	    a->period_ms < 10 || a->period_ms > 3600000)
+		bad_result(w, "auto-resize settings it cannot have accepted");
 }
 
 static const int get_config_errs[] = { EINVAL, EFAULT, 0 };
+/* INFO, GET_WINDOW, GET_AUTORESIZE: binding to `default' may be denied */
 static const int info_errs[] = { EINVAL, EFAULT, EACCES, 0 };
 static const int reader_info_errs[] = { EINVAL, EFAULT, EBADF, EACCES, 0 };
 
@@ -464,6 +547,10 @@ static void do_get(struct worker *w)
 		{ CBM_IOC_INFO, "INFO", sizeof(struct cbm_info), info_errs },
 		{ CBM_IOC_READER_INFO, "READER_INFO",
 		  sizeof(struct cbm_reader_info), reader_info_errs },
+		{ CBM_IOC_GET_WINDOW, "GET_WINDOW", sizeof(struct cbm_window),
+		  info_errs },
+		{ CBM_IOC_GET_AUTORESIZE, "GET_AUTORESIZE",
+		  sizeof(struct cbm_autoresize), info_errs },
 	};
 	unsigned int i = rnd(w, ARRAY_SIZE(cmds));
 	unsigned char buf[sizeof(struct cbm_info)];
@@ -486,12 +573,18 @@ static void do_get(struct worker *w)
 	check_tail(w, p, cmds[i].size, usize);
 	if (cmds[i].cmd == CBM_IOC_INFO && usize >= sizeof(struct cbm_info))
 		check_info(w, (const struct cbm_info *)p);
+	if (cmds[i].cmd == CBM_IOC_GET_WINDOW &&
+	    usize >= sizeof(struct cbm_window))
+		check_window(w, (const struct cbm_window *)p);
+	if (cmds[i].cmd == CBM_IOC_GET_AUTORESIZE &&
+	    usize >= sizeof(struct cbm_autoresize))
+		check_autoresize(w, (const struct cbm_autoresize *)p);
 }
 
 /* The union of every ioctl's errors, for numbers chosen at random */
 static const int any_ioctl_errs[] = {
 	EINVAL, E2BIG, EFAULT, EBADF, EBUSY, EEXIST, ENOENT, EACCES, ENOSPC,
-	ENOMEM, EMSGSIZE, EAGAIN, EINTR, EPIPE, ENOTTY, 0
+	ENOMEM, EMSGSIZE, EAGAIN, EINTR, EPIPE, ENOTTY, EPERM, 0
 };
 
 static void do_random_ioctl(struct worker *w)
@@ -509,7 +602,8 @@ static void do_random_ioctl(struct worker *w)
 		break;
 	case 2:
 		/* cbm's own commands, and the first one after them */
-		cmd = _IO(CBM_IOC_MAGIC, CBM_CMD_BIND + rnd(w, 8));
+		cmd = _IO(CBM_IOC_MAGIC, CBM_CMD_BIND +
+			  rnd(w, CBM_CMD_GET_AUTORESIZE - CBM_CMD_BIND + 2));
 		break;
 	default:
 		/* type 0xCB with any number, direction and size */
@@ -737,6 +831,317 @@ static void do_param(struct worker *w)
 	check(w, param_write("max_msg_size", v), ERRS(0));
 }
 
+/* A configuration change: also EPERM, for a caller that is not the owner */
+static const int config_errs[] = {
+	EINVAL, E2BIG, EFAULT, EBADF, EPERM, EACCES, 0
+};
+
+static void do_set_window(struct worker *w)
+{
+	struct cbm_window win;
+	int fd = some_fd(w);
+	void *p;
+
+	memset(&win, 0, sizeof(win));
+	win.flags = CHOOSE(w, (0, CBM_WINDOW_TURNS), (2, 1U << 31));
+	/* each limit only some of the time, so that windows come and go */
+	if (one_in(w, 2))
+		win.max_msgs = mess(w) ? rng_next(&w->rng) :
+			       PICK(w, 1, 2, 3, 5, 16, 100);
+	if (one_in(w, 3))
+		win.max_bytes = mess(w) ? ~0ULL : PICK(w, 1, 64, 512, 4096,
+						       65536);
+	if (one_in(w, 3))
+		win.max_tokens = mess(w) ? ~0ULL : PICK(w, 1, 10, 100, 1000);
+	if (one_in(w, 3))
+		win.max_age_ns = mess(w) ? PICK(w, 1, ~0ULL, 1ULL << 63) :
+				 PICK(w, 1000000, 2000000, 5000000, 20000000,
+				      1000000000);
+	win.size = some_size(w, sizeof(win));
+	p = place_arg(w, &win, sizeof(win), win.size);
+	describe(w, "SET_WINDOW fd %d size %u flags %#x max_msgs %llu max_bytes %llu max_tokens %llu max_age_ns %llu arg %p",
+		 fd, win.size, win.flags, (unsigned long long)win.max_msgs,
+		 (unsigned long long)win.max_bytes,
+		 (unsigned long long)win.max_tokens,
+		 (unsigned long long)win.max_age_ns, p);
+	check(w, ioctl(fd, CBM_IOC_SET_WINDOW, p), config_errs);
+}
+
+/*
+ * Unpins a message this worker pinned (maybe in another conversation), or
+ * one near the newest of the file's conversation, or any number.
+ */
+static void do_unpin(struct worker *w)
+{
+	struct cbm_info info;
+	struct cbm_pin pin;
+	int fd = some_fd(w);
+	void *p;
+
+	memset(&pin, 0, sizeof(pin));
+	pin.flags = CHOOSE(w, (0), (1, 1U << 31));
+	memset(&info, 0, sizeof(info));
+	info.size = sizeof(info);
+	if (w->npins && one_in(w, 2))
+		pin.seq = w->pins[rnd(w, w->npins < PINS ? w->npins : PINS)];
+	else if (!mess(w) && !ioctl(fd, CBM_IOC_INFO, &info))
+		pin.seq = info.next_seq - 1 - rnd(w, 8);
+	else
+		pin.seq = PICK(w, 0, 1, ~0ULL, 1ULL << 63);
+	pin.size = some_size(w, sizeof(pin));
+	p = place_arg(w, &pin, sizeof(pin), pin.size);
+	describe(w, "UNPIN fd %d size %u flags %#x seq %llu arg %p", fd,
+		 pin.size, pin.flags, (unsigned long long)pin.seq, p);
+	check(w, ioctl(fd, CBM_IOC_UNPIN, p),
+	      ERRS(EINVAL, E2BIG, EFAULT, EBADF, EPERM, ENOENT, EACCES));
+}
+
+/*
+ * The records a successful CBM_IOC_READ_WINDOW copied to @buf: @rw->count
+ * messages, oldest first, each CBM_RECORD_SPACE() bytes, @rw->needed in
+ * all, and nothing written after them (@len bytes at @buf were JUNK).
+ */
+static void check_records(struct worker *w, const struct cbm_read_window *rw,
+			  const unsigned char *buf, size_t len)
+{
+	static const __u8 zero[sizeof(((struct cbm_record *)0)->__reserved)];
+	__u64 off = 0, prev = 0, i, space, pad;
+	struct cbm_record rec;
+
+	for (i = 0; i < rw->count; i++) {
+		if (off + REC_HDR > rw->needed)
+			bad_result(w, "window records run past needed");
+		memcpy(&rec, buf + off, REC_HDR);
+		if (rec.hdr_len != REC_HDR || rec.type != CBM_RECORD_MSG ||
+		    rec.lost || !rec.ts_ns || rec.role >= __CBM_ROLE_MAX ||
+		    (rec.flags & CBM_MSG_KERNEL_MASK & ~CBM_MSG_PINNED) ||
+		    memcmp(rec.__reserved, zero, sizeof(zero)))
+			bad_result(w, "bad record header in the window");
+		if (i ? rec.seq <= prev : rec.seq != rw->first_seq)
+			bad_result(w, "window sequence numbers not increasing from first_seq");
+		space = CBM_RECORD_SPACE(rec.len);
+		if (off + space > rw->needed)
+			bad_result(w, "window record runs past needed");
+		for (pad = REC_HDR + rec.len; pad < space; pad++)
+			if (buf[off + pad])
+				bad_result(w, "window record padding not zeroed");
+		prev = rec.seq;
+		off += space;
+	}
+	if (off != rw->needed)
+		bad_result(w, "READ_WINDOW needed is not the records' size");
+	if (rw->needed < len && buf[rw->needed] != JUNK)
+		bad_result(w, "READ_WINDOW wrote past the records");
+}
+
+/* Bytes writable from @p on in the window buffer or the arena, else 0 */
+static size_t wbuf_room(const struct worker *w, __u64 p)
+{
+	__u64 a = (uintptr_t)w->wbuf;
+
+	if (p >= a && p <= a + WBUF_SIZE)
+		return a + WBUF_SIZE - p;
+	return arena_room(w, (const void *)(uintptr_t)p);
+}
+
+static void do_read_window(struct worker *w)
+{
+	struct cbm_read_window rw;
+	int fd = some_fd(w);
+	__u64 buf, len, room;
+	void *p;
+	int ret;
+
+	memset(&rw, 0, sizeof(rw));
+	rw.flags = CHOOSE(w, (0), (1, 1U << 31));
+	rw.last = one_in(w, 2) ? 0 : mess(w) ? ~0ULL : PICK(w, 1, 2, 5, 100);
+	len = one_in(w, 2) ? rnd(w, WBUF_SIZE + 1) :
+	      PICK(w, 0, 1, REC_HDR, CBM_RECORD_SPACE(1), 4096, 65536,
+		   WBUF_SIZE);
+	/* at the start of the buffer, or ending at its guard page */
+	buf = (uintptr_t)w->wbuf + (one_in(w, 2) ? 0 : WBUF_SIZE - len);
+	if (mess(w)) {
+		switch (rnd(w, 3)) {
+		case 0:
+			buf = (uintptr_t)some_ptr(w, len);
+			break;
+		case 1:
+			/* runs into the guard page */
+			buf = (uintptr_t)w->wbuf + WBUF_SIZE - rnd(w, len + 1);
+			break;
+		default:
+			len = PICK(w, WBUF_SIZE + 1, 1ULL << 40, ~0ULL);
+			break;
+		}
+	}
+	room = wbuf_room(w, buf);
+	memset((void *)(uintptr_t)buf, JUNK, room < len ? room : len);
+	rw.buf = buf;
+	rw.len = len;
+	rw.size = some_size(w, sizeof(rw));
+	p = place_arg(w, &rw, sizeof(rw), rw.size);
+	describe(w, "READ_WINDOW fd %d size %u flags %#x buf %#llx len %llu last %llu arg %p",
+		 fd, rw.size, rw.flags, (unsigned long long)buf,
+		 (unsigned long long)len, (unsigned long long)rw.last, p);
+	ret = ioctl(fd, CBM_IOC_READ_WINDOW, p);
+	check(w, ret, ERRS(EINVAL, E2BIG, EFAULT, EBADF, EMSGSIZE, EACCES));
+	if (ret && errno != EMSGSIZE)
+		return;
+	/* the kernel wrote the outputs, so it read the whole struct */
+	if (arena_room(w, p) < sizeof(rw))
+		bad_result(w, "succeeded on memory it cannot have written");
+	/* the arguments as the kernel saw them (a bit may have flipped) */
+	memcpy(&rw, p, sizeof(rw));
+	if (rw.count * CBM_RECORD_SPACE(0) > rw.needed ||
+	    !rw.count != !rw.needed)
+		bad_result(w, "READ_WINDOW count and needed disagree");
+	if (rw.last && rw.count > rw.last)
+		bad_result(w, "READ_WINDOW returned more than the last ones");
+	if (ret) {
+		if (rw.needed <= rw.len)
+			bad_result(w, "EMSGSIZE with a buffer large enough");
+		return;
+	}
+	if (rw.needed > rw.len || rw.needed > wbuf_room(w, rw.buf))
+		bad_result(w, "READ_WINDOW wrote where it cannot have");
+	/*
+	 * Records in the arena may have been overwritten by the outputs of
+	 * the argument, which lives there too
+	 */
+	if (rw.buf == buf && rw.len == len && !arena_room(w, (void *)buf))
+		check_records(w, &rw, (const unsigned char *)(uintptr_t)buf,
+			      room < len ? room : len);
+}
+
+static void do_seek(struct worker *w)
+{
+	struct cbm_info info;
+	struct cbm_seek s;
+	int fd = some_fd(w);
+	void *p;
+	int ret;
+
+	memset(&s, 0, sizeof(s));
+	s.whence = CHOOSE(w, (CBM_SEEK_SEQ, CBM_SEEK_TIME, CBM_SEEK_LAST),
+			  (__CBM_SEEK_MAX, ~0U));
+	switch (s.whence) {
+	case CBM_SEEK_TIME:
+		s.value = one_in(w, 4) ? PICK(w, 0, ~0ULL) :
+			  now_ns() - rnd(w, 100000000);
+		break;
+	case CBM_SEEK_LAST:
+		s.value = PICK(w, 0, 1, 2, 10, 1000, ~0ULL);
+		break;
+	default:
+		s.value = one_in(w, 2) ? rnd(w, 64) :
+			  PICK(w, 1000, 1ULL << 40, ~0ULL);
+		break;
+	}
+	s.cursor = rng_next(&w->rng);
+	s.size = some_size(w, sizeof(s));
+	p = place_arg(w, &s, sizeof(s), s.size);
+	describe(w, "SEEK fd %d size %u whence %u value %llu arg %p", fd,
+		 s.size, s.whence, (unsigned long long)s.value, p);
+	ret = ioctl(fd, CBM_IOC_SEEK, p);
+	check(w, ret, ERRS(EINVAL, E2BIG, EFAULT, EBADF, EACCES));
+	if (ret || arena_room(w, p) < sizeof(s))
+		return;
+	memcpy(&s, p, sizeof(s));
+	/* a target no longer stored moves forward, never back */
+	if (s.whence == CBM_SEEK_SEQ && s.cursor < s.value)
+		bad_result(w, "SEEK_SEQ moved before its target");
+	memset(&info, 0, sizeof(info));
+	info.size = sizeof(info);
+	/* next_seq only grows, so it is still at or after the cursor */
+	if (!ioctl(fd, CBM_IOC_INFO, &info) && s.cursor > info.next_seq)
+		bad_result(w, "SEEK moved past the newest message");
+}
+
+/* The capacity a request rounds to: a power of two, at least a page */
+static __u64 rounded_capacity(const struct worker *w, __u64 req)
+{
+	__u64 c = MIN_CAPACITY;
+
+	if (!req)
+		req = w->fz->default_capacity;
+	while (c && c < req)
+		c <<= 1;
+	return c;
+}
+
+static void do_resize(struct worker *w)
+{
+	struct cbm_resize rs;
+	int fd = some_fd(w);
+	__u64 want;
+	void *p;
+	int ret;
+
+	memset(&rs, 0, sizeof(rs));
+	rs.flags = CHOOSE(w, (0), (1, 1U << 31));
+	if (mess(w))
+		rs.capacity = PICK(w, FUZZ_MAX_CAPACITY + 1, 384 * 1024,
+				   1ULL << 63, ~0ULL);
+	else if (one_in(w, 2))
+		rs.capacity = MIN_CAPACITY + rnd(w, FUZZ_MAX_CAPACITY -
+						 MIN_CAPACITY + 1);
+	else
+		rs.capacity = PICK(w, 0, 1, 4096, 8192, 16384, 65536,
+				   FUZZ_MAX_CAPACITY);
+	rs.evicted = rng_next(&w->rng);
+	rs.size = some_size(w, sizeof(rs));
+	p = place_arg(w, &rs, sizeof(rs), rs.size);
+	/* the request as the kernel will see it (a bit may have flipped) */
+	if (arena_room(w, p) >= sizeof(rs))
+		memcpy(&rs, p, sizeof(rs));
+	want = rs.capacity;
+	describe(w, "RESIZE fd %d size %u flags %#x capacity %llu arg %p", fd,
+		 rs.size, rs.flags, (unsigned long long)rs.capacity, p);
+	ret = ioctl(fd, CBM_IOC_RESIZE, p);
+	check(w, ret, ERRS(EINVAL, E2BIG, EFAULT, EBADF, EPERM, EBUSY, ENOSPC,
+			   ENOMEM, EACCES));
+	if (ret)
+		return;
+	if (arena_room(w, p) < sizeof(rs))
+		bad_result(w, "succeeded on memory it cannot have written");
+	memcpy(&rs, p, sizeof(rs));
+	if (rs.capacity != rounded_capacity(w, want) ||
+	    rs.capacity > FUZZ_MAX_CAPACITY)
+		bad_result(w, "RESIZE reported a capacity it cannot have rounded to");
+}
+
+static void do_set_autoresize(struct worker *w)
+{
+	struct cbm_autoresize a;
+	int fd = some_fd(w);
+	__u64 low_marks;
+	void *p;
+
+	memset(&a, 0, sizeof(a));
+	a.flags = CHOOSE(w, (0, CBM_AUTORESIZE_ON, CBM_AUTORESIZE_ON),
+			 (2, CBM_AUTORESIZE_ON | 2));
+	a.min_capacity = CHOOSE(w, (4096, 8192, 16384), (0, 1ULL << 40));
+	a.max_capacity = mess(w) ? PICK(w, 0, 4095, FUZZ_MAX_CAPACITY + 1,
+					~0ULL) :
+			 PICK(w, 16384, 65536, FUZZ_MAX_CAPACITY);
+	a.high_pct = CHOOSE(w, (1, 50, 75, 90, 100), (0, 101));
+	/* valid: twice the low mark stays under the high mark */
+	low_marks = (a.high_pct + 1ULL) / 2;
+	a.low_pct = mess(w) ? a.high_pct / 2 + rnd(w, 3) :
+		    low_marks ? rnd(w, low_marks) : 0;
+	a.period_ms = CHOOSE(w, (10, 20, 50), (0, 9, 3600001));
+	if (!mess(w) && one_in(w, 2))
+		a.period_ms = 10 + rnd(w, 41);
+	a.__reserved = CHOOSE(w, (0), (1));
+	a.size = some_size(w, sizeof(a));
+	p = place_arg(w, &a, sizeof(a), a.size);
+	describe(w, "SET_AUTORESIZE fd %d size %u flags %#x min %llu max %llu high %u low %u period %u reserved %u arg %p",
+		 fd, a.size, a.flags, (unsigned long long)a.min_capacity,
+		 (unsigned long long)a.max_capacity, a.high_pct, a.low_pct,
+		 a.period_ms, a.__reserved, p);
+	check(w, ioctl(fd, CBM_IOC_SET_AUTORESIZE, p), config_errs);
+}
+
 static const struct {
 	void (*fn)(struct worker *w);
 	unsigned int weight;
@@ -746,7 +1151,9 @@ static const struct {
 	{ do_write, 10 }, { do_read, 10 }, { do_lseek, 4 },
 	{ do_positional, 1 }, { do_poll, 4 }, { do_epoll, 3 },
 	{ do_mmap, 1 }, { do_open, 4 }, { do_close_dup, 3 }, { do_fcntl, 2 },
-	{ do_param, 1 },
+	{ do_param, 1 }, { do_set_window, 3 }, { do_unpin, 2 },
+	{ do_read_window, 4 }, { do_seek, 3 }, { do_resize, 3 },
+	{ do_set_autoresize, 2 },
 };
 
 static void run_worker(struct fuzz *fz, int id)
@@ -778,6 +1185,10 @@ static void run_worker(struct fuzz *fz, int id)
 	CHILD_CHECK(w.arena != MAP_FAILED && w.ro != MAP_FAILED);
 	CHILD_CHECK(mprotect(w.arena + (ARENA_PAGES - 1) * w.page, w.page,
 			     PROT_NONE) == 0);
+	w.wbuf = mmap(NULL, WBUF_SIZE + w.page, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHILD_CHECK(w.wbuf != MAP_FAILED);
+	CHILD_CHECK(mprotect(w.wbuf + WBUF_SIZE, w.page, PROT_NONE) == 0);
 	w.epfd = epoll_create1(EPOLL_CLOEXEC);
 	CHILD_CHECK(w.epfd >= 0);
 	if (w.unpriv)
@@ -802,16 +1213,57 @@ static void run_worker(struct fuzz *fz, int id)
 	_exit(0);
 }
 
+/*
+ * Gives `default' back as the run found it, for the tests after this one:
+ * no window, no auto-resize, no pinned message, @capacity bytes.
+ */
+static int restore_default(__u64 capacity)
+{
+	struct cbm_autoresize a = { .size = sizeof(a) };
+	struct cbm_window win = { .size = sizeof(win) };
+	struct cbm_read_window rw = { .size = sizeof(rw), .len = WBUF_SIZE };
+	struct cbm_resize rs = { .size = sizeof(rs), .capacity = capacity };
+	struct cbm_pin pin = { .size = sizeof(pin) };
+	unsigned char *buf = malloc(WBUF_SIZE);
+	int fd = cbm_open(O_RDWR);
+	struct cbm_record rec;
+	__u64 off, i;
+	int ret = -1;
+
+	rw.buf = (uintptr_t)buf;
+	if (fd < 0 || !buf || ioctl(fd, CBM_IOC_SET_WINDOW, &win) ||
+	    ioctl(fd, CBM_IOC_SET_AUTORESIZE, &a) ||
+	    ioctl(fd, CBM_IOC_READ_WINDOW, &rw))
+		goto out;
+	for (off = 0, i = 0; i < rw.count; i++) {
+		memcpy(&rec, buf + off, sizeof(rec));
+		pin.seq = rec.seq;
+		if ((rec.flags & CBM_MSG_PINNED) &&
+		    ioctl(fd, CBM_IOC_UNPIN, &pin))
+			goto out;
+		off += CBM_RECORD_SPACE(rec.len);
+	}
+	ret = ioctl(fd, CBM_IOC_RESIZE, &rs);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return ret;
+}
+
 FIXTURE(fuzz) {
 	struct fuzz fz;
 	long long max_capacity, max_msg_size;
+	__u64 default_capacity;	/* of `default' when the run started */
 };
 
 FIXTURE_SETUP(fuzz)
 {
 	const char *seed = getenv("CBM_FUZZ_SEED");
+	struct cbm_info info;
+	long long val;
 	char tag[16];
-	int i;
+	int i, fd;
 
 	for (i = 0; i < SHARED_FDS; i++)
 		self->fz.shared[i] = -1;
@@ -832,6 +1284,10 @@ FIXTURE_SETUP(fuzz)
 
 	ASSERT_EQ(0, param_read("max_capacity", &self->max_capacity));
 	ASSERT_EQ(0, param_read("max_msg_size", &self->max_msg_size));
+	ASSERT_EQ(0, param_read("max_pinned", &val));
+	self->fz.max_pinned = val;
+	ASSERT_EQ(0, param_read("default_capacity", &val));
+	self->fz.default_capacity = val;
 	ASSERT_EQ(0, param_write("max_capacity", FUZZ_MAX_CAPACITY));
 
 	/* files every worker inherits: one description, many processes */
@@ -844,12 +1300,21 @@ FIXTURE_SETUP(fuzz)
 		ASSERT_LE(0, self->fz.shared[i]);
 	ASSERT_EQ(0, cbm_bind(self->fz.shared[2], "", CBM_BIND_ANON, 0600,
 			      CBM_CONV_LOSSLESS, MIN_CAPACITY));
+	/* a file of its own: the shared ones stay unbound for the workers */
+	fd = cbm_open(O_RDONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, read_info(fd, &info));
+	close(fd);
+	self->default_capacity = info.capacity;
 }
 
 FIXTURE_TEARDOWN(fuzz)
 {
+	char longest[CBM_NAME_MAX];
 	int i;
 
+	if (self->default_capacity)
+		EXPECT_EQ(0, restore_default(self->default_capacity));
 	EXPECT_EQ(0, param_write("max_capacity", self->max_capacity));
 	EXPECT_EQ(0, param_write("max_msg_size", self->max_msg_size));
 	for (i = 0; i < SHARED_FDS; i++)
@@ -857,6 +1322,10 @@ FIXTURE_TEARDOWN(fuzz)
 			close(self->fz.shared[i]);
 	for (i = 0; i < POOL; i++)
 		unlink_name(self->fz.pool[i]);
+	/* some_name() can also make the longest valid name: all 'a' */
+	memset(longest, 'a', sizeof(longest) - 1);
+	longest[sizeof(longest) - 1] = '\0';
+	unlink_name(longest);
 	if (self->fz.ops && self->fz.ops != MAP_FAILED)
 		munmap(self->fz.ops, WORKERS * sizeof(*self->fz.ops));
 }
