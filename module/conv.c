@@ -783,7 +783,10 @@ static bool cbm_conv_autoresize(struct cbm_conv *conv, bool writer_waits)
 				     now);
 	if (!size)
 		return false;
-	if (!cbm_conv_resize_locked(conv, size, &evicted))
+	/* max_capacity may have been lowered since the bounds were set */
+	if ((size < conv->ring.size ||
+	     size <= READ_ONCE(cbm_limits.max_capacity)) &&
+	    !cbm_conv_resize_locked(conv, size, &evicted))
 		return true;
 	st->last_resize = now;
 	return false;

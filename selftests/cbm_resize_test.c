@@ -35,69 +35,12 @@
 #define PERIOD_MS_MIN	10
 #define PERIOD_MS_MAX	3600000
 
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = {
-		.tv_sec = ms / 1000,
-		.tv_nsec = (long)(ms % 1000) * 1000000,
-	};
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
-static __u64 mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 /* The max_capacity module parameter, 0 if it cannot be read */
 static __u64 max_capacity_param(void)
 {
 	long long val;
 
 	return param_read("max_capacity", &val) ? 0 : val;
-}
-
-/* CBM_IOC_RESIZE to @capacity; @rs holds what the kernel wrote back */
-static int resize_to(int fd, __u64 capacity, struct cbm_resize *rs)
-{
-	memset(rs, JUNK, sizeof(*rs));
-	rs->size = sizeof(*rs);
-	rs->flags = 0;
-	rs->capacity = capacity;
-	return ioctl(fd, CBM_IOC_RESIZE, rs);
-}
-
-static struct cbm_autoresize ar_on(__u64 min, __u64 max, __u32 high_pct,
-				   __u32 low_pct, __u32 period_ms)
-{
-	struct cbm_autoresize ar;
-
-	memset(&ar, 0, sizeof(ar));
-	ar.size = sizeof(ar);
-	ar.flags = CBM_AUTORESIZE_ON;
-	ar.min_capacity = min;
-	ar.max_capacity = max;
-	ar.high_pct = high_pct;
-	ar.low_pct = low_pct;
-	ar.period_ms = period_ms;
-	return ar;
-}
-
-static int set_ar(int fd, const struct cbm_autoresize *ar)
-{
-	return ioctl(fd, CBM_IOC_SET_AUTORESIZE, ar);
-}
-
-static int get_ar(int fd, struct cbm_autoresize *ar)
-{
-	memset(ar, JUNK, sizeof(*ar));
-	ar->size = sizeof(*ar);
-	return ioctl(fd, CBM_IOC_GET_AUTORESIZE, ar);
 }
 
 static void expect_ar(struct __test_metadata *_metadata, int fd,
@@ -114,88 +57,6 @@ static void expect_ar(struct __test_metadata *_metadata, int fd,
 	EXPECT_EQ(want->low_pct, got.low_pct);
 	EXPECT_EQ(want->period_ms, got.period_ms);
 	EXPECT_EQ(0, got.__reserved);
-}
-
-/* poll() for @events; returns the events reported, 0 for none, or -1 */
-static int poll_events(int fd, short events, int timeout_ms)
-{
-	struct pollfd pfd = { .fd = fd, .events = events };
-	int n = poll(&pfd, 1, timeout_ms);
-
-	if (n <= 0)
-		return n;
-	return pfd.revents;
-}
-
-/* A reader from the oldest stored message with per-file settings @cfg */
-static int open_reader(const char *name, __u32 cfg)
-{
-	int fd = cbm_open(O_RDONLY | O_NONBLOCK);
-	int err;
-
-	if (fd < 0)
-		return -1;
-	if (set_config(fd, cfg, CBM_ROLE_USER) ||
-	    cbm_bind(fd, name, 0, 0, 0, 0)) {
-		err = errno;
-		close(fd);
-		errno = err;
-		return -1;
-	}
-	return fd;
-}
-
-/* Switches the effective ids only, so that become_root() can switch back */
-static int become(uid_t euid, gid_t egid)
-{
-	if (setresgid(-1, egid, -1))
-		return -1;
-	return setresuid(-1, euid, -1);
-}
-
-static int become_root(void)
-{
-	if (setresuid(-1, 0, -1))
-		return -1;
-	return setresgid(-1, 0, -1);
-}
-
-/* run_unpriv() as @uid:@uid */
-static int run_as(uid_t uid, void (*fn)(const char *name), const char *name)
-{
-	pid_t pid = fork_child();
-
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		CHILD_CHECK(drop_privs(uid, uid) == 0);
-		fn(name);
-		_exit(0);
-	}
-	return wait_child(pid);
-}
-
-/* Appends messages @from to @to - 1, message n carrying tag n */
-static void write_range(struct __test_metadata *_metadata, int fd, __u32 len,
-			__u64 from, __u64 to)
-{
-	for (; from < to; from++)
-		ASSERT_EQ(len, write_tagged(fd, len, from))
-			TH_LOG("message %llu", from);
-}
-
-/* Reads payload-format messages @from to @to - 1, then expects the end */
-static void read_range(struct __test_metadata *_metadata, int fd, __u32 len,
-		       __u64 from, __u64 to)
-{
-	char c;
-	ssize_t n;
-
-	for (; from < to; from++)
-		ASSERT_EQ(from, read_tag(fd, len));
-	n = read(fd, &c, 1);
-	EXPECT_EQ(-1, n);
-	EXPECT_EQ(EAGAIN, errno);
 }
 
 static void expect_epipe(struct __test_metadata *_metadata, int fd)
@@ -252,18 +113,6 @@ static void expect_ring(struct __test_metadata *_metadata, int fd,
 	EXPECT_EQ(max_payload(capacity), info.max_msg_size);
 }
 
-static void expect_rinfo(struct __test_metadata *_metadata, int fd,
-			 __u64 cursor, __u64 lost, __u64 gap, __u64 unread)
-{
-	struct cbm_reader_info ri;
-
-	ASSERT_EQ(0, read_rinfo(fd, &ri));
-	EXPECT_EQ(cursor, ri.cursor);
-	EXPECT_EQ(lost, ri.lost);
-	EXPECT_EQ(gap, ri.gap);
-	EXPECT_EQ(unread, ri.unread);
-}
-
 /* Capacity, resize count and configuration generation: what a resize moves */
 struct shape {
 	__u64 capacity;
@@ -310,7 +159,7 @@ static int take_snapshot(const char *name, struct snap *s)
 	ssize_t n;
 	int fd, err = 0;
 
-	fd = open_reader(name, CBM_FD_RECORDS);
+	fd = open_reader(name, O_RDONLY | O_NONBLOCK, CBM_FD_RECORDS);
 	if (fd < 0)
 		return -1;
 	s->buf = NULL;
@@ -415,10 +264,10 @@ TEST_F(resize, grow_keeps_messages)
 	int slow, mid;
 
 	resize_create(_metadata, self, cap, 0);
-	slow = open_reader(self->name, 0);
+	slow = open_reader(self->name, O_RDONLY | O_NONBLOCK, 0);
 	ASSERT_LE(0, slow);
 	write_range(_metadata, self->wfd, len, 0, total);
-	mid = open_reader(self->name, CBM_FD_RECORDS);
+	mid = open_reader(self->name, O_RDONLY | O_NONBLOCK, CBM_FD_RECORDS);
 	ASSERT_LE(0, mid);
 	for (seq = lost; seq < lost + half; seq++)
 		expect_msg(_metadata, mid, len, seq);
@@ -486,7 +335,7 @@ TEST_F(resize, capacity_rounding)
 	ASSERT_EQ(0, param_read("default_capacity", &def));
 	ASSERT_NE(MIN_CAPACITY, def);
 	resize_create(_metadata, self, cap, 0);
-	rfd = open_reader(self->name, 0);
+	rfd = open_reader(self->name, O_RDONLY | O_NONBLOCK, 0);
 	ASSERT_LE(0, rfd);
 	write_range(_metadata, self->wfd, variant->len, 0, 2);
 	ASSERT_EQ(0, read_shape(self->wfd, &s));
@@ -532,16 +381,16 @@ TEST_F(resize, shrink_lossy_evicts_oldest)
 	int r0, r1, r2;
 
 	resize_create(_metadata, self, 4 * cap, 0);
-	r0 = open_reader(self->name, 0);
+	r0 = open_reader(self->name, O_RDONLY | O_NONBLOCK, 0);
 	ASSERT_LE(0, r0);
-	r1 = open_reader(self->name, CBM_FD_RECORDS);
+	r1 = open_reader(self->name, O_RDONLY | O_NONBLOCK, CBM_FD_RECORDS);
 	ASSERT_LE(0, r1);
 	write_range(_metadata, self->wfd, len, 0, total);
 	/* r1 read part of what the shrink evicts, r2 past it */
 	expect_gap(_metadata, r1, 0, extra);
 	for (seq = extra; seq < extra + k1; seq++)
 		expect_msg(_metadata, r1, len, seq);
-	r2 = open_reader(self->name, CBM_FD_RECORDS);
+	r2 = open_reader(self->name, O_RDONLY | O_NONBLOCK, CBM_FD_RECORDS);
 	ASSERT_LE(0, r2);
 	for (seq = extra; seq < first + 2; seq++)
 		expect_msg(_metadata, r2, len, seq);
@@ -602,9 +451,10 @@ TEST_F(resize, shrink_lossless_ebusy)
 	int rfd, lossy, ret;
 
 	resize_create(_metadata, self, 4 * cap, CBM_CONV_LOSSLESS);
-	rfd = open_reader(self->name, 0);
+	rfd = open_reader(self->name, O_RDONLY | O_NONBLOCK, 0);
 	ASSERT_LE(0, rfd);
-	lossy = open_reader(self->name, CBM_FD_RECORDS | CBM_FD_LOSSY);
+	lossy = open_reader(self->name, O_RDONLY | O_NONBLOCK,
+			    CBM_FD_RECORDS | CBM_FD_LOSSY);
 	ASSERT_LE(0, lossy);
 	/* read messages make room, so the data wraps */
 	write_range(_metadata, self->wfd, len, 0, pre);
@@ -666,7 +516,7 @@ TEST_F_TIMEOUT(resize, lossless_grow_releases_writer, 20)
 	ssize_t n;
 
 	resize_create(_metadata, self, cap, CBM_CONV_LOSSLESS);
-	rfd = open_reader(self->name, 0);
+	rfd = open_reader(self->name, O_RDONLY | O_NONBLOCK, 0);
 	ASSERT_LE(0, rfd);
 	write_range(_metadata, self->wfd, len, 0, fit);
 	n = write_tagged(self->wfd, len, fit);
@@ -753,7 +603,7 @@ TEST_F(conv, shrink_below_one_message)
 	char c;
 
 	ASSERT_LT(2 * MIN_CAPACITY, 2 * space);
-	rfd = open_reader(self->name, CBM_FD_RECORDS);
+	rfd = open_reader(self->name, O_RDONLY | O_NONBLOCK, CBM_FD_RECORDS);
 	ASSERT_LE(0, rfd);
 	write_range(_metadata, self->wfd, len, 0, 5);
 
@@ -804,7 +654,7 @@ TEST_F(conv, shrink_keeps_pinned)
 
 	ASSERT_NE(NULL, rb);
 	memset(sys, 's', sizeof(sys));
-	early = open_reader(self->name, CBM_FD_RECORDS);
+	early = open_reader(self->name, O_RDONLY | O_NONBLOCK, CBM_FD_RECORDS);
 	ASSERT_LE(0, early);
 	ASSERT_EQ(0, send_msg(self->wfd, CBM_ROLE_SYSTEM, CBM_MSG_PINNED, sys,
 			      sys_len, &seq));
@@ -822,7 +672,7 @@ TEST_F(conv, shrink_keeps_pinned)
 	EXPECT_EQ(1, info.pinned);
 	EXPECT_EQ(5, info.evicted);
 
-	late = open_reader(self->name, CBM_FD_RECORDS);
+	late = open_reader(self->name, O_RDONLY | O_NONBLOCK, CBM_FD_RECORDS);
 	ASSERT_LE(0, late);
 	fds[0] = early;
 	fds[1] = late;
@@ -870,7 +720,7 @@ TEST_F_TIMEOUT(conv, shrink_fails_waiting_writer, 20)
 	self->wfd = create_named(self->other, O_WRONLY | O_NONBLOCK, 0600,
 				 CBM_CONV_LOSSLESS, 2 * MIN_CAPACITY);
 	ASSERT_LE(0, self->wfd);
-	rfd = open_reader(self->other, 0);
+	rfd = open_reader(self->other, O_RDONLY | O_NONBLOCK, 0);
 	ASSERT_LE(0, rfd);
 	write_range(_metadata, self->wfd, held, 0, 1);
 	ASSERT_LT(2 * MIN_CAPACITY, CBM_RECORD_SPACE(held) +
@@ -1307,7 +1157,7 @@ TEST_F(caps, max_user_bytes)
 	EXPECT_EQ(ENOSPC, errno);
 	expect_shape(_metadata, self->fd, &s);
 
-	EXPECT_EQ(0, run_as(self->uid, unpriv_user_cap, self->name));
+	EXPECT_EQ(0, run_as(self->uid, self->uid, unpriv_user_cap, self->name));
 	s.resizes += 2;
 	s.config_gen += 2;
 	expect_shape(_metadata, self->fd, &s);
@@ -1377,7 +1227,7 @@ TEST_F(caps, autoresize_respects_cap)
 
 	caps_create(_metadata, self, self->uid, CBM_CONV_LOSSLESS,
 		    MIN_CAPACITY);
-	rfd = open_reader(self->name, 0);
+	rfd = open_reader(self->name, O_RDONLY | O_NONBLOCK, 0);
 	ASSERT_LE(0, rfd);
 	ASSERT_EQ(0, set_ar(self->fd, &ar));
 	ASSERT_EQ(0, param_write("max_user_bytes", 2 * MIN_CAPACITY));
@@ -1406,6 +1256,46 @@ TEST_F(caps, autoresize_respects_cap)
 
 	/* a refused grow may count against the rate limit: wait a period */
 	ASSERT_EQ(0, param_write("max_user_bytes", self->max_user_bytes));
+	sleep_ms(2 * PERIOD_MS);
+	ASSERT_EQ(BIG_LEN, write_tagged(self->fd, BIG_LEN,
+					2 * MIN_CAPACITY / space));
+	ASSERT_EQ(0, read_info(self->fd, &info));
+	EXPECT_EQ(4 * MIN_CAPACITY, info.capacity);
+	EXPECT_EQ(2, info.resizes);
+	read_range(_metadata, rfd, BIG_LEN, 0, 2 * MIN_CAPACITY / space + 1);
+	close(rfd);
+}
+
+/*
+ * max_capacity lowered after the bounds were set still stops automatic
+ * growth at it: the ring grows 4 -> 8 KiB, not to the 16 KiB bound.
+ */
+TEST_F(caps, autoresize_respects_max_capacity)
+{
+	struct cbm_autoresize ar = ar_on(MIN_CAPACITY, 4 * MIN_CAPACITY, 100,
+					 1, PERIOD_MS);
+	__u64 space = CBM_RECORD_SPACE(BIG_LEN);
+	struct cbm_info info;
+	ssize_t n;
+	int rfd;
+
+	caps_create(_metadata, self, self->uid, CBM_CONV_LOSSLESS,
+		    MIN_CAPACITY);
+	rfd = open_reader(self->name, O_RDONLY | O_NONBLOCK, 0);
+	ASSERT_LE(0, rfd);
+	ASSERT_EQ(0, set_ar(self->fd, &ar));
+	ASSERT_EQ(0, param_write("max_capacity", 2 * MIN_CAPACITY));
+
+	write_range(_metadata, self->fd, BIG_LEN, 0, 2 * MIN_CAPACITY / space);
+	sleep_ms(2 * PERIOD_MS);
+	n = write_tagged(self->fd, BIG_LEN, 2 * MIN_CAPACITY / space);
+	EXPECT_EQ(-1, n);
+	EXPECT_EQ(EAGAIN, errno);
+	ASSERT_EQ(0, read_info(self->fd, &info));
+	EXPECT_EQ(2 * MIN_CAPACITY, info.capacity);
+	EXPECT_EQ(1, info.resizes);
+
+	ASSERT_EQ(0, param_write("max_capacity", self->max_capacity));
 	sleep_ms(2 * PERIOD_MS);
 	ASSERT_EQ(BIG_LEN, write_tagged(self->fd, BIG_LEN,
 					2 * MIN_CAPACITY / space));
@@ -1450,7 +1340,7 @@ static void auto_create(struct __test_metadata *_metadata,
 	self->wfd = create_named(self->name, O_WRONLY | O_NONBLOCK, 0600,
 				 conv_flags, capacity);
 	ASSERT_LE(0, self->wfd);
-	self->rfd = open_reader(self->name, 0);
+	self->rfd = open_reader(self->name, O_RDONLY | O_NONBLOCK, 0);
 	ASSERT_LE(0, self->rfd);
 }
 
@@ -1912,7 +1802,7 @@ FIXTURE_SETUP(ratelimit)
 	self->wfd = create_named(self->name, O_WRONLY, 0600,
 				 variant->conv_flags, MIN_CAPACITY);
 	ASSERT_LE(0, self->wfd);
-	self->rfd = open_reader(self->name, 0);
+	self->rfd = open_reader(self->name, O_RDONLY | O_NONBLOCK, 0);
 	ASSERT_LE(0, self->rfd);
 }
 
@@ -2024,12 +1914,6 @@ TEST_F_TIMEOUT(ratelimit, one_resize_per_period, 30)
 
 /* How long a helper's poll() waits before it looks at its state again */
 #define LOAD_POLL_MS		100
-
-enum reader_kind { RD_RECORD, RD_RECORD_POLL, RD_PAYLOAD, READERS };
-
-static const char *const reader_names[READERS] = {
-	"record", "record-poll", "payload",
-};
 
 /* Written by the helpers before they exit, read after they have */
 struct load_shared {
@@ -2175,11 +2059,9 @@ static void load_poller(FIXTURE_DATA(load) *self, int ready)
 	bool stopping;
 	int fd, n;
 
-	fd = cbm_open(O_RDONLY);
-	CHILD_CHECK(fd >= 0);
 	/* a lossy reader that never reads holds nobody back */
-	CHILD_CHECK(set_config(fd, CBM_FD_LOSSY, CBM_ROLE_USER) == 0);
-	CHILD_CHECK(cbm_bind(fd, self->name, 0, 0, 0, 0) == 0);
+	fd = open_reader(self->name, O_RDONLY, CBM_FD_LOSSY);
+	CHILD_CHECK(fd >= 0);
 	CHILD_CHECK(read_info(fd, &last) == 0);
 	CHILD_CHECK(sync_post(ready) == 0);
 	for (;;) {
@@ -2229,7 +2111,7 @@ static void __attribute__((noreturn))
 reader_fail(const struct reader *r, const char *what, int line)
 {
 	fprintf(stderr, "# %s:%d: %s reader: %s failed (errno %d)\n",
-		__FILE__, line, reader_names[r->kind], what, errno);
+		__FILE__, line, reader_name(r->kind), what, errno);
 	fprintf(stderr, "#   expected seq %llu, read %llu, lost %llu\n",
 		(unsigned long long)r->seq, (unsigned long long)r->msgs,
 		(unsigned long long)r->lost);
@@ -2344,16 +2226,9 @@ static void load_reader(FIXTURE_DATA(load) *self,
 	int fd;
 
 	CHILD_CHECK(rb != NULL);
-	fd = cbm_open(O_RDONLY | (kind == RD_RECORD_POLL ? O_NONBLOCK : 0));
-	CHILD_CHECK(fd >= 0);
-	CHILD_CHECK(set_config(fd, kind == RD_PAYLOAD ? CBM_FD_LOSSY :
-					CBM_FD_RECORDS, CBM_ROLE_USER) == 0);
-	CHILD_CHECK(cbm_bind(fd, self->name, 0, 0, 0, 0) == 0);
 	r.lossless = (variant->conv_flags & CBM_CONV_LOSSLESS) &&
 		     kind != RD_PAYLOAD;
-	CHILD_CHECK(read_rinfo(fd, &ri) == 0);
-	CHILD_CHECK(!!(ri.flags & CBM_READER_LOSSLESS) == r.lossless);
-	CHILD_CHECK(sync_post(ready) == 0);
+	fd = start_reader(self->name, kind, r.lossless, ready);
 
 	do {
 		n = reader_read(&r, fd, rb);

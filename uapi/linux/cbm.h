@@ -746,6 +746,8 @@ struct cbm_resize {
  * @__reserved: must be 0
  *
  * Growing doubles the capacity, shrinking halves it, within the bounds.
+ * A grow above the ``max_capacity`` module parameter as it is at the time
+ * (it may have been lowered since the bounds were set) does not happen.
  */
 struct cbm_autoresize {
 	__u32 size;
