@@ -354,12 +354,10 @@ static __u64 acct_held(struct __test_metadata *_metadata, uid_t uid)
 }
 
 /* The stored messages as CBM_IOC_READ_WINDOW copies them; *@len: bytes */
-static int read_window(int fd, unsigned char *buf, __u64 *len)
+static int copy_window(int fd, unsigned char *buf, __u64 *len)
 {
-	struct cbm_read_window rw = {
-		.size = sizeof(rw), .buf = (uintptr_t)buf, .len = SNAP_SIZE,
-	};
-	int ret = ioctl(fd, CBM_IOC_READ_WINDOW, &rw);
+	struct cbm_read_window rw;
+	int ret = read_window(fd, buf, SNAP_SIZE, 0, &rw);
 
 	*len = rw.needed;
 	return ret;
@@ -409,7 +407,7 @@ static void op_prepare(struct __test_metadata *_metadata,
 					      variant->msg_len, NULL));
 		}
 		ASSERT_EQ(0, read_info(self->fd, &self->info0));
-		ASSERT_EQ(0, read_window(self->fd, self->snap,
+		ASSERT_EQ(0, copy_window(self->fd, self->snap,
 					 &self->snap_len));
 		break;
 	case OP_WRITE_DEFAULT:
@@ -506,7 +504,7 @@ static void check_messages(struct __test_metadata *_metadata,
 {
 	__u64 len;
 
-	ASSERT_EQ(0, read_window(self->fd, self->now, &len));
+	ASSERT_EQ(0, copy_window(self->fd, self->now, &len));
 	EXPECT_EQ(self->snap_len, len);
 	EXPECT_EQ(0, memcmp(self->snap, self->now, self->snap_len));
 }
@@ -550,7 +548,7 @@ static void check_resized(struct __test_metadata *_metadata,
 	} else {
 		EXPECT_GT(self->info0.msgs, info.msgs);
 	}
-	ASSERT_EQ(0, read_window(self->fd, self->now, &len));
+	ASSERT_EQ(0, copy_window(self->fd, self->now, &len));
 	ASSERT_GE(self->snap_len, len);
 	EXPECT_EQ(0, memcmp(self->snap + self->snap_len - len, self->now,
 			    len));

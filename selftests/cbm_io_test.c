@@ -53,16 +53,6 @@ FIXTURE_TEARDOWN(io)
 	unlink_name(self->name);
 }
 
-static void expect_eagain(struct __test_metadata *_metadata, int fd)
-{
-	char buf[16];
-	ssize_t n;
-
-	n = read(fd, buf, sizeof(buf));
-	EXPECT_EQ(-1, n);
-	EXPECT_EQ(EAGAIN, errno);
-}
-
 TEST_F(io, one_write_one_message)
 {
 	static const char * const msgs[] = { "abc", "defgh", "ij" };

@@ -163,23 +163,6 @@ static const char *new_name(struct __test_metadata *_metadata,
 	return self->names[self->nnames++];
 }
 
-/* Returns a file bound to a new anonymous conversation, or -1 */
-static int anon_open(__u64 capacity)
-{
-	int fd = cbm_open(O_RDWR);
-	int err;
-
-	if (fd < 0)
-		return -1;
-	if (cbm_bind(fd, "", CBM_BIND_ANON, 0600, 0, capacity)) {
-		err = errno;
-		close(fd);
-		errno = err;
-		return -1;
-	}
-	return fd;
-}
-
 /* Creates a conversation anyone may use and closes it: 0 or an errno */
 static int create_errno(const char *name, __u64 capacity)
 {
@@ -201,16 +184,6 @@ static int anon_errno(__u64 capacity)
 	return 0;
 }
 
-static int resize(int fd, __u64 capacity)
-{
-	struct cbm_resize r;
-
-	memset(&r, 0, sizeof(r));
-	r.size = sizeof(r);
-	r.capacity = capacity;
-	return ioctl(fd, CBM_IOC_RESIZE, &r);
-}
-
 /*
  * CBM_IOC_SEND of a @len byte system message with @flags; stores its
  * sequence number in *seq if not NULL.
@@ -218,19 +191,8 @@ static int resize(int fd, __u64 capacity)
 static int send_flags(int fd, __u32 flags, __u32 len, __u64 *seq)
 {
 	static const unsigned char payload[SMALL_CAP];
-	struct cbm_send s;
-	int ret;
 
-	memset(&s, 0, sizeof(s));
-	s.size = sizeof(s);
-	s.flags = flags;
-	s.role = CBM_ROLE_SYSTEM;
-	s.len = len;
-	s.data = (uintptr_t)payload;
-	ret = ioctl(fd, CBM_IOC_SEND, &s);
-	if (!ret && seq)
-		*seq = s.seq;
-	return ret;
+	return send_tok(fd, CBM_ROLE_SYSTEM, flags, payload, len, 0, seq);
 }
 
 static int pin(int fd, __u32 len, __u64 *seq)
@@ -238,29 +200,11 @@ static int pin(int fd, __u32 len, __u64 *seq)
 	return send_flags(fd, CBM_MSG_PINNED, len, seq);
 }
 
-static int unpin(int fd, __u64 seq)
+/* What a call a cap must refuse returned, @ret, and errno say ENOSPC */
+static void expect_enospc(struct __test_metadata *_metadata, int ret)
 {
-	struct cbm_pin p;
-
-	memset(&p, 0, sizeof(p));
-	p.size = sizeof(p);
-	p.seq = seq;
-	return ioctl(fd, CBM_IOC_UNPIN, &p);
-}
-
-static int set_autoresize(int fd, __u64 min, __u64 max)
-{
-	struct cbm_autoresize a;
-
-	memset(&a, 0, sizeof(a));
-	a.size = sizeof(a);
-	a.flags = CBM_AUTORESIZE_ON;
-	a.min_capacity = min;
-	a.max_capacity = max;
-	a.high_pct = 50;
-	a.low_pct = 10;
-	a.period_ms = 10;
-	return ioctl(fd, CBM_IOC_SET_AUTORESIZE, &a);
+	EXPECT_EQ(-1, ret);
+	EXPECT_EQ(ENOSPC, errno);
 }
 
 /* What a failed operation must not have changed */
@@ -597,7 +541,7 @@ TEST_F(limits, total_resize)
 {
 	struct cbm_info before, after;
 	long long usage;
-	int fa, fb, ret;
+	int fa, fb;
 
 	usage = probe_usage(_metadata, self, "max_total_bytes", NULL);
 	fa = create_ok(_metadata, self, "a", SMALL_CAP);
@@ -605,22 +549,18 @@ TEST_F(limits, total_resize)
 	ASSERT_EQ(0, param_write("max_total_bytes", usage + 2 * SMALL_CAP));
 
 	/* exactly at the cap */
-	ASSERT_EQ(0, resize(fa, 2 * SMALL_CAP));
+	ASSERT_EQ(0, resize_to(fa, 2 * SMALL_CAP, NULL));
 	ASSERT_EQ(0, read_info(fa, &before));
 	EXPECT_EQ(2 * SMALL_CAP, before.capacity);
-	ret = resize(fa, 4 * SMALL_CAP);
-	EXPECT_EQ(-1, ret);
-	EXPECT_EQ(ENOSPC, errno);
+	expect_enospc(_metadata, resize_to(fa, 4 * SMALL_CAP, NULL));
 	ASSERT_EQ(0, read_info(fa, &after));
 	EXPECT_TRUE(info_same(&before, &after));
 	EXPECT_EQ(1, after.resizes);
 	expect_enospc_create(_metadata, self, MIN_CAPACITY);
 
-	ASSERT_EQ(0, resize(fa, SMALL_CAP));
+	ASSERT_EQ(0, resize_to(fa, SMALL_CAP, NULL));
 	fb = create_ok(_metadata, self, "b", SMALL_CAP);
-	ret = resize(fa, 2 * SMALL_CAP);
-	EXPECT_EQ(-1, ret);
-	EXPECT_EQ(ENOSPC, errno);
+	expect_enospc(_metadata, resize_to(fa, 2 * SMALL_CAP, NULL));
 	ASSERT_EQ(0, read_info(fa, &after));
 	EXPECT_EQ(SMALL_CAP, after.capacity);
 	EXPECT_EQ(1, after.msgs);
@@ -638,7 +578,7 @@ TEST_F(limits, total_pin)
 	struct cbm_info info;
 	long long usage;
 	__u64 seq;
-	int fa, ret;
+	int fa;
 
 	ASSERT_EQ(0, param_write("max_pinned", SMALL_CAP));
 	usage = probe_usage(_metadata, self, "max_total_bytes", NULL);
@@ -646,17 +586,13 @@ TEST_F(limits, total_pin)
 	ASSERT_EQ(0, param_write("max_total_bytes", usage + SMALL_CAP + room));
 
 	ASSERT_EQ(0, pin(fa, PIN_LEN, &seq));
-	ret = pin(fa, PIN_LEN2 + 1, NULL);
-	EXPECT_EQ(-1, ret);
-	EXPECT_EQ(ENOSPC, errno);
+	expect_enospc(_metadata, pin(fa, PIN_LEN2 + 1, NULL));
 	ASSERT_EQ(0, read_info(fa, &info));
 	EXPECT_EQ(1, info.next_seq) TH_LOG("a refused pin appended anyway");
 	EXPECT_EQ(1, info.pinned);
 	/* exactly at the cap */
 	ASSERT_EQ(0, pin(fa, PIN_LEN2, NULL));
-	ret = pin(fa, 0, NULL);
-	EXPECT_EQ(-1, ret);
-	EXPECT_EQ(ENOSPC, errno);
+	expect_enospc(_metadata, pin(fa, 0, NULL));
 	ASSERT_EQ(0, read_info(fa, &info));
 	EXPECT_EQ(2, info.pinned);
 	EXPECT_EQ(room, info.pinned_bytes);
@@ -664,20 +600,16 @@ TEST_F(limits, total_pin)
 	EXPECT_EQ(0, send_flags(fa, 0, PIN_LEN, NULL));
 	expect_enospc_create(_metadata, self, MIN_CAPACITY);
 
-	ASSERT_EQ(0, unpin(fa, seq));
+	ASSERT_EQ(0, unpin(fa, seq, 0));
 	ASSERT_EQ(0, pin(fa, PIN_LEN, NULL));
-	ret = pin(fa, 0, NULL);
-	EXPECT_EQ(-1, ret);
-	EXPECT_EQ(ENOSPC, errno);
+	expect_enospc(_metadata, pin(fa, 0, NULL));
 
 	/* freeing returns the ring and the pinned copies */
 	free_conv(_metadata, fa);
 	fa = create_ok(_metadata, self, "b", SMALL_CAP);
 	EXPECT_EQ(0, pin(fa, PIN_LEN, NULL));
 	EXPECT_EQ(0, pin(fa, PIN_LEN2, NULL));
-	ret = pin(fa, 0, NULL);
-	EXPECT_EQ(-1, ret);
-	EXPECT_EQ(ENOSPC, errno);
+	expect_enospc(_metadata, pin(fa, 0, NULL));
 	close(fa);
 }
 
@@ -689,12 +621,13 @@ TEST_F(limits, total_blocks_autogrow)
 {
 	struct cbm_info info;
 	long long usage;
+	struct cbm_autoresize ar = ar_on(MIN_CAPACITY, SMALL_CAP, 50, 10, 10);
 	__u64 start, tag = 0;
 	int fa;
 
 	usage = probe_usage(_metadata, self, "max_total_bytes", NULL);
 	fa = create_ok(_metadata, self, "a", MIN_CAPACITY);
-	ASSERT_EQ(0, set_autoresize(fa, MIN_CAPACITY, SMALL_CAP));
+	ASSERT_EQ(0, set_ar(fa, &ar));
 	ASSERT_EQ(0, param_write("max_total_bytes", usage + MIN_CAPACITY));
 
 	for (start = mono_ms(); mono_ms() - start < FULL_MS; usleep(1000))
@@ -790,12 +723,8 @@ TEST_F(limits, user_cap_unpriv)
 	ASSERT_GE(max_cap, 2 * biggest_cap);
 	fd = open_named(biggest, O_RDWR);
 	ASSERT_LE(0, fd);
-	ret = pin(fd, 0, NULL);
-	EXPECT_EQ(-1, ret);
-	EXPECT_EQ(ENOSPC, errno);
-	ret = resize(fd, 2 * biggest_cap);
-	EXPECT_EQ(-1, ret);
-	EXPECT_EQ(ENOSPC, errno);
+	expect_enospc(_metadata, pin(fd, 0, NULL));
+	expect_enospc(_metadata, resize_to(fd, 2 * biggest_cap, NULL));
 	close(fd);
 
 	/* root counts apart, up to its own cap: no capability bypasses it */
@@ -818,7 +747,7 @@ TEST_F(limits, user_cap_root)
 {
 	struct cbm_info before, after;
 	long long ours;
-	int fa, ret;
+	int fa;
 
 	ASSERT_EQ(0, param_write("max_pinned", SMALL_CAP));
 	ours = probe_usage(_metadata, self, "max_user_bytes", NULL);
@@ -827,12 +756,8 @@ TEST_F(limits, user_cap_root)
 	fa = create_ok(_metadata, self, "a", SMALL_CAP);
 	expect_enospc_create(_metadata, self, MIN_CAPACITY);
 	ASSERT_EQ(0, read_info(fa, &before));
-	ret = resize(fa, 2 * SMALL_CAP);
-	EXPECT_EQ(-1, ret);
-	EXPECT_EQ(ENOSPC, errno);
-	ret = pin(fa, 0, NULL);
-	EXPECT_EQ(-1, ret);
-	EXPECT_EQ(ENOSPC, errno);
+	expect_enospc(_metadata, resize_to(fa, 2 * SMALL_CAP, NULL));
+	expect_enospc(_metadata, pin(fa, 0, NULL));
 	ASSERT_EQ(0, read_info(fa, &after));
 	EXPECT_TRUE(info_same(&before, &after));
 
@@ -848,21 +773,17 @@ TEST_F(limits, max_pinned_at_limit)
 			     CBM_RECORD_SPACE(PIN_LEN2);
 	struct cbm_info info;
 	__u64 seq;
-	int fa, fb, ret;
+	int fa, fb;
 
 	ASSERT_EQ(0, param_write("max_pinned", budget));
 	fa = create_ok(_metadata, self, "a", SMALL_CAP);
 	fb = create_ok(_metadata, self, "b", SMALL_CAP);
 
 	ASSERT_EQ(0, pin(fa, PIN_LEN, &seq));
-	ret = pin(fa, PIN_LEN2 + 1, NULL);
-	EXPECT_EQ(-1, ret);
-	EXPECT_EQ(ENOSPC, errno);
+	expect_enospc(_metadata, pin(fa, PIN_LEN2 + 1, NULL));
 	/* exactly at the budget */
 	ASSERT_EQ(0, pin(fa, PIN_LEN2, NULL));
-	ret = pin(fa, 0, NULL);
-	EXPECT_EQ(-1, ret);
-	EXPECT_EQ(ENOSPC, errno);
+	expect_enospc(_metadata, pin(fa, 0, NULL));
 	ASSERT_EQ(0, read_info(fa, &info));
 	EXPECT_EQ(2, info.pinned);
 	EXPECT_EQ(budget, info.pinned_bytes);
@@ -874,14 +795,12 @@ TEST_F(limits, max_pinned_at_limit)
 	EXPECT_EQ(0, pin(fb, PIN_LEN2, NULL));
 
 	/* unpinning, by the owner, gives the budget back */
-	ASSERT_EQ(0, unpin(fa, seq));
+	ASSERT_EQ(0, unpin(fa, seq, 0));
 	ASSERT_EQ(0, read_info(fa, &info));
 	EXPECT_EQ(1, info.pinned);
 	EXPECT_EQ(CBM_RECORD_SPACE(PIN_LEN2), info.pinned_bytes);
 	ASSERT_EQ(0, pin(fa, PIN_LEN, NULL));
-	ret = pin(fa, 0, NULL);
-	EXPECT_EQ(-1, ret);
-	EXPECT_EQ(ENOSPC, errno);
+	expect_enospc(_metadata, pin(fa, 0, NULL));
 	close(fa);
 	close(fb);
 }
@@ -896,7 +815,7 @@ TEST_F(limits, lowered_caps_evict_nothing)
 	struct cbm_info before, after;
 	char buf[PIN_LEN];
 	long long tag;
-	int fa, i, ret;
+	int fa, i;
 
 	fa = create_ok(_metadata, self, "a", SMALL_CAP);
 	ASSERT_EQ(0, pin(fa, PIN_LEN, NULL));
@@ -925,13 +844,9 @@ TEST_F(limits, lowered_caps_evict_nothing)
 	EXPECT_EQ(before.next_seq + WRAP_MSGS, after.next_seq);
 
 	expect_enospc_create(_metadata, self, MIN_CAPACITY);
-	ret = resize(fa, 2 * SMALL_CAP);
-	EXPECT_EQ(-1, ret);
-	EXPECT_EQ(ENOSPC, errno);
-	ret = pin(fa, 0, NULL);
-	EXPECT_EQ(-1, ret);
-	EXPECT_EQ(ENOSPC, errno);
-	EXPECT_EQ(0, resize(fa, SMALL_CAP / 2));
+	expect_enospc(_metadata, resize_to(fa, 2 * SMALL_CAP, NULL));
+	expect_enospc(_metadata, pin(fa, 0, NULL));
+	EXPECT_EQ(0, resize_to(fa, SMALL_CAP / 2, NULL));
 	ASSERT_EQ(0, read_info(fa, &after));
 	EXPECT_EQ(SMALL_CAP / 2, after.capacity);
 	EXPECT_EQ(1, after.pinned);
@@ -949,23 +864,6 @@ static bool has_word(const char *list, const char *word)
 		    (!p[n] || isspace((unsigned char)p[n])))
 			return true;
 	return false;
-}
-
-/* Reads a file as read_text() does, but an empty one too */
-static int read_list(const char *path, char *buf, size_t size)
-{
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	return 0;
 }
 
 static void cg_path(const FIXTURE_DATA(limits) *self, const char *file,
@@ -1020,13 +918,13 @@ static bool cg_prepare(struct __test_metadata *_metadata,
 			     CG_ROOT, strerror(errno));
 		self->cg_mounted = true;
 	}
-	ASSERT_EQ(0, read_list(CG_ROOT "/cgroup.controllers", buf,
-			       sizeof(buf)));
+	ASSERT_LE(0, read_all(CG_ROOT "/cgroup.controllers", buf,
+			      sizeof(buf)));
 	if (!has_word(buf, "memory"))
 		SKIP(return false, "no memory controller in cgroup2 (%s)",
 		     buf);
-	ASSERT_EQ(0, read_list(CG_ROOT "/cgroup.subtree_control", buf,
-			       sizeof(buf)));
+	ASSERT_LE(0, read_all(CG_ROOT "/cgroup.subtree_control", buf,
+			      sizeof(buf)));
 	if (!has_word(buf, "memory")) {
 		ASSERT_EQ(0, write_file(CG_ROOT "/cgroup.subtree_control",
 					"+memory"));
@@ -1153,7 +1051,7 @@ TEST_F(limits, memcg_enomem_no_oom)
 		CHILD_CHECK(write_tagged(fd, FILL_LEN, 1) == FILL_LEN);
 		CHILD_CHECK(write_tagged(fd, FILL_LEN, 2) == FILL_LEN);
 		CHILD_CHECK(read_info(fd, &before) == 0);
-		ret = resize(fd, BIG_CAP);
+		ret = resize_to(fd, BIG_CAP, NULL);
 		CHILD_CHECK(ret == -1 && errno == ENOMEM);
 		CHILD_CHECK(read_info(fd, &after) == 0);
 		CHILD_CHECK(info_same(&before, &after));
@@ -1173,7 +1071,7 @@ TEST_F(limits, memcg_enomem_no_oom)
 	EXPECT_LE(0, fd) TH_LOG("the helper left no conversation");
 	if (fd >= 0) {
 		EXPECT_EQ(0, read_info(fd, &before));
-		ret = resize(fd, BIG_CAP);
+		ret = resize_to(fd, BIG_CAP, NULL);
 		EXPECT_EQ(-1, ret)
 			TH_LOG("the grow was not charged to the creator");
 		EXPECT_EQ(ENOMEM, errno);
@@ -1255,7 +1153,7 @@ TEST_F(limits, memcg_charged_to_creator)
 	c1 = cg_read(_metadata, self, "memory.current");
 	fd = open_named(name, O_RDWR);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, resize(fd, 2 * CHARGE_CAP));
+	ASSERT_EQ(0, resize_to(fd, 2 * CHARGE_CAP, NULL));
 	c2 = cg_read(_metadata, self, "memory.current");
 	EXPECT_LE(CHARGE_CAP - CHARGE_SLACK, c2 - c1)
 		TH_LOG("memory.current %lld -> %lld", c1, c2);

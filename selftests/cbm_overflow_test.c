@@ -46,15 +46,6 @@ static void ring_teardown(struct ring *r)
 	unlink_name(r->name);
 }
 
-/* Appends messages @from to @to - 1 */
-static void write_range(struct __test_metadata *_metadata, int fd, __u32 len,
-			__u64 from, __u64 to)
-{
-	for (; from < to; from++)
-		ASSERT_EQ(len, write_tagged(fd, len, from))
-			TH_LOG("message %llu", from);
-}
-
 static void expect_info(struct __test_metadata *_metadata, int fd, __u64 msgs,
 			__u64 first_seq, __u64 evicted, __u64 used)
 {
@@ -66,32 +57,6 @@ static void expect_info(struct __test_metadata *_metadata, int fd, __u64 msgs,
 	EXPECT_EQ(first_seq + msgs, info.next_seq);
 	EXPECT_EQ(evicted, info.evicted);
 	EXPECT_EQ(used, info.used);
-}
-
-static void expect_rinfo(struct __test_metadata *_metadata, int fd,
-			 __u64 cursor, __u64 lost, __u64 gap, __u64 unread)
-{
-	struct cbm_reader_info ri;
-
-	ASSERT_EQ(0, read_rinfo(fd, &ri));
-	EXPECT_EQ(cursor, ri.cursor);
-	EXPECT_EQ(lost, ri.lost);
-	EXPECT_EQ(gap, ri.gap);
-	EXPECT_EQ(unread, ri.unread);
-}
-
-/* Reads messages @from to @to - 1, then expects the end */
-static void read_range(struct __test_metadata *_metadata, int fd, __u32 len,
-		       __u64 from, __u64 to)
-{
-	char c;
-	ssize_t n;
-
-	for (; from < to; from++)
-		ASSERT_EQ(from, read_tag(fd, len));
-	n = read(fd, &c, 1);
-	EXPECT_EQ(-1, n);
-	EXPECT_EQ(EAGAIN, errno);
 }
 
 FIXTURE(lossy) {

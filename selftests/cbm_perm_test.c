@@ -14,22 +14,6 @@
 /* The uid a user namespace maps root's uid to in the mapped-namespace test */
 #define NS_UID		5000
 
-/* Switches effective ids to create a conversation owned by someone else */
-static int become(uid_t euid, gid_t egid)
-{
-	if (setresgid(-1, egid, -1))
-		return -1;
-	return setresuid(-1, euid, -1);
-}
-
-/* The saved uid is still root, so this gets the capabilities back */
-static int become_root(void)
-{
-	if (setresuid(-1, 0, -1))
-		return -1;
-	return setresgid(-1, 0, -1);
-}
-
 /*
  * Attaching checks the conversation's owner, group and mode against the
  * access the file was opened with, as mq_open() does: the owner class

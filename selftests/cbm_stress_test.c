@@ -68,17 +68,6 @@ struct plan {
 	enum how how;
 };
 
-/*
- * Readers: blocking record reads; non-blocking record reads sized by
- * FIONREAD after poll(); blocking payload reads, which learn about losses
- * from EPIPE and, in a lossless conversation, opt out with CBM_FD_LOSSY.
- */
-enum reader_kind { RD_RECORD, RD_RECORD_POLL, RD_PAYLOAD, READERS };
-
-static const char *const reader_names[READERS] = {
-	"record", "record-poll", "payload",
-};
-
 /* Written by the writers before they exit, read after they have */
 struct shared {
 	__u64 sent[WRITERS];
@@ -259,7 +248,7 @@ static void __attribute__((noreturn))
 reader_fail(const struct reader *r, const char *what, int line)
 {
 	fprintf(stderr, "# %s:%d: %s reader: %s failed (errno %d)\n",
-		__FILE__, line, reader_names[r->kind], what, errno);
+		__FILE__, line, reader_name(r->kind), what, errno);
 	fprintf(stderr, "#   expected seq %llu, read %llu, lost %llu\n",
 		(unsigned long long)r->seq, (unsigned long long)r->msgs,
 		(unsigned long long)r->lost);
@@ -450,16 +439,9 @@ static void run_reader(FIXTURE_DATA(stress) *self,
 	int fd;
 
 	CHILD_CHECK(rb != NULL);
-	fd = cbm_open(O_RDONLY | (kind == RD_RECORD_POLL ? O_NONBLOCK : 0));
-	CHILD_CHECK(fd >= 0);
-	CHILD_CHECK(set_config(fd, kind == RD_PAYLOAD ? CBM_FD_LOSSY :
-					CBM_FD_RECORDS, CBM_ROLE_USER) == 0);
-	CHILD_CHECK(cbm_bind(fd, self->name, 0, 0, 0, 0) == 0);
 	r.lossless = (variant->conv_flags & CBM_CONV_LOSSLESS) &&
 		     kind != RD_PAYLOAD;
-	CHILD_CHECK(read_rinfo(fd, &ri) == 0);
-	CHILD_CHECK(!!(ri.flags & CBM_READER_LOSSLESS) == r.lossless);
-	CHILD_CHECK(sync_post(ready) == 0);
+	fd = start_reader(self->name, kind, r.lossless, ready);
 
 	do {
 		n = reader_read(&r, fd, rb);

@@ -6,7 +6,9 @@
  *
  * Helper processes forked by a test must not use the harness's
  * ASSERT/EXPECT (they would run the fixture teardown a second time): they
- * use CHILD_CHECK() and report through their exit status.
+ * use CHILD_CHECK() and report through their exit status. The helpers
+ * that take _metadata are for the test process itself and check with the
+ * harness's EXPECT/ASSERT, so this header includes kselftest_harness.h.
  */
 #ifndef CBM_UTIL_H
 #define CBM_UTIL_H
@@ -31,6 +33,8 @@
 #include <unistd.h>
 
 #include <linux/cbm.h>
+
+#include "kselftest_harness.h"
 
 #define CBM_DEV			"/dev/cbm"
 /* Bytes up to the end of @member: the size of a struct's first version */
@@ -110,20 +114,25 @@ static inline int cbm_bind(int fd, const char *name, __u32 flags, __u32 mode,
 	return ioctl(fd, CBM_IOC_BIND, &b);
 }
 
+/* Closes @fd with errno intact; returns -1, for a helper's error path */
+static inline int close_fail(int fd)
+{
+	int err = errno;
+
+	close(fd);
+	errno = err;
+	return -1;
+}
+
 /* Returns a new file opened with oflags and attached to name, or -1 */
 static inline int open_named(const char *name, int oflags)
 {
 	int fd = cbm_open(oflags);
-	int err;
 
 	if (fd < 0)
 		return -1;
-	if (cbm_bind(fd, name, 0, 0, 0, 0)) {
-		err = errno;
-		close(fd);
-		errno = err;
-		return -1;
-	}
+	if (cbm_bind(fd, name, 0, 0, 0, 0))
+		return close_fail(fd);
 	return fd;
 }
 
@@ -132,17 +141,24 @@ static inline int create_named(const char *name, int oflags, __u32 mode,
 			       __u32 conv_flags, __u64 capacity)
 {
 	int fd = cbm_open(oflags);
-	int err;
 
 	if (fd < 0)
 		return -1;
 	if (cbm_bind(fd, name, CBM_BIND_CREATE | CBM_BIND_EXCL, mode,
-		     conv_flags, capacity)) {
-		err = errno;
-		close(fd);
-		errno = err;
+		     conv_flags, capacity))
+		return close_fail(fd);
+	return fd;
+}
+
+/* Returns an O_RDWR file bound to a new anonymous conversation, or -1 */
+static inline int anon_open(__u64 capacity)
+{
+	int fd = cbm_open(O_RDWR);
+
+	if (fd < 0)
 		return -1;
-	}
+	if (cbm_bind(fd, "", CBM_BIND_ANON, 0600, 0, capacity))
+		return close_fail(fd);
 	return fd;
 }
 
@@ -197,6 +213,23 @@ static inline int set_config(int fd, __u32 flags, __u32 role)
 	return ioctl(fd, CBM_IOC_SET_CONFIG, &c);
 }
 
+/*
+ * Returns a new file opened with @oflags that gets the per-file settings
+ * @cfg (role user) before it attaches to @name, or -1: a reader from the
+ * oldest stored message.
+ */
+static inline int open_reader(const char *name, int oflags, __u32 cfg)
+{
+	int fd = cbm_open(oflags);
+
+	if (fd < 0)
+		return -1;
+	if (set_config(fd, cfg, CBM_ROLE_USER) ||
+	    cbm_bind(fd, name, 0, 0, 0, 0))
+		return close_fail(fd);
+	return fd;
+}
+
 static inline int get_config(int fd, struct cbm_fd_config *c)
 {
 	memset(c, JUNK, sizeof(*c));
@@ -204,9 +237,12 @@ static inline int get_config(int fd, struct cbm_fd_config *c)
 	return ioctl(fd, CBM_IOC_GET_CONFIG, c);
 }
 
-/* CBM_IOC_SEND; stores the message's sequence number in *seq if not NULL */
-static inline int send_msg(int fd, __u32 role, __u32 flags, const void *data,
-			   __u32 len, __u64 *seq)
+/*
+ * CBM_IOC_SEND of a message counting @tokens; stores its sequence number in
+ * *seq if not NULL. Returns what ioctl() returned.
+ */
+static inline int send_tok(int fd, __u32 role, __u32 flags, const void *data,
+			   __u32 len, __u32 tokens, __u64 *seq)
 {
 	struct cbm_send s;
 	int ret;
@@ -217,12 +253,134 @@ static inline int send_msg(int fd, __u32 role, __u32 flags, const void *data,
 	s.role = role;
 	s.len = len;
 	s.data = (uintptr_t)data;
-	s.tokens = 0;
+	s.tokens = tokens;
 	s.__reserved = 0;
 	ret = ioctl(fd, CBM_IOC_SEND, &s);
 	if (!ret && seq)
 		*seq = s.seq;
 	return ret;
+}
+
+/* send_tok() of a message of no tokens; returns what ioctl() returned */
+static inline int send_msg(int fd, __u32 role, __u32 flags, const void *data,
+			   __u32 len, __u64 *seq)
+{
+	return send_tok(fd, role, flags, data, len, 0, seq);
+}
+
+/* CBM_IOC_SET_WINDOW with these limits; returns what ioctl() returned */
+static inline int set_window(int fd, __u32 flags, __u64 max_msgs,
+			     __u64 max_bytes, __u64 max_tokens,
+			     __u64 max_age_ns)
+{
+	struct cbm_window w;
+
+	memset(&w, 0, sizeof(w));
+	w.size = sizeof(w);
+	w.flags = flags;
+	w.max_msgs = max_msgs;
+	w.max_bytes = max_bytes;
+	w.max_tokens = max_tokens;
+	w.max_age_ns = max_age_ns;
+	return ioctl(fd, CBM_IOC_SET_WINDOW, &w);
+}
+
+/* CBM_IOC_GET_WINDOW into *w; returns what ioctl() returned */
+static inline int get_window(int fd, struct cbm_window *w)
+{
+	memset(w, JUNK, sizeof(*w));
+	w->size = sizeof(*w);
+	return ioctl(fd, CBM_IOC_GET_WINDOW, w);
+}
+
+/* CBM_IOC_UNPIN of message @seq; returns what ioctl() returned */
+static inline int unpin(int fd, __u64 seq, __u32 flags)
+{
+	struct cbm_pin p;
+
+	memset(&p, 0, sizeof(p));
+	p.size = sizeof(p);
+	p.flags = flags;
+	p.seq = seq;
+	return ioctl(fd, CBM_IOC_UNPIN, &p);
+}
+
+/* CBM_IOC_READ_WINDOW of the newest @last (0: all); returns as ioctl() */
+static inline int read_window(int fd, void *buf, __u64 len, __u64 last,
+			      struct cbm_read_window *rw)
+{
+	memset(rw, JUNK, sizeof(*rw));
+	rw->size = sizeof(*rw);
+	rw->flags = 0;
+	rw->buf = (uintptr_t)buf;
+	rw->len = len;
+	rw->last = last;
+	return ioctl(fd, CBM_IOC_READ_WINDOW, rw);
+}
+
+/* CBM_IOC_SEEK, the new cursor in *cursor; returns what ioctl() returned */
+static inline int seek_to(int fd, __u32 whence, __u64 value, __u64 *cursor)
+{
+	struct cbm_seek s;
+	int ret;
+
+	memset(&s, JUNK, sizeof(s));
+	s.size = sizeof(s);
+	s.whence = whence;
+	s.value = value;
+	ret = ioctl(fd, CBM_IOC_SEEK, &s);
+	if (!ret)
+		*cursor = s.cursor;
+	return ret;
+}
+
+/*
+ * CBM_IOC_RESIZE to @capacity; stores what the kernel wrote back in *rs if
+ * not NULL. Returns what ioctl() returned.
+ */
+static inline int resize_to(int fd, __u64 capacity, struct cbm_resize *rs)
+{
+	struct cbm_resize local;
+
+	if (!rs)
+		rs = &local;
+	memset(rs, JUNK, sizeof(*rs));
+	rs->size = sizeof(*rs);
+	rs->flags = 0;
+	rs->capacity = capacity;
+	return ioctl(fd, CBM_IOC_RESIZE, rs);
+}
+
+/* Returns auto-resize settings that are on, with the given marks */
+static inline struct cbm_autoresize ar_on(__u64 min, __u64 max,
+					  __u32 high_pct, __u32 low_pct,
+					  __u32 period_ms)
+{
+	struct cbm_autoresize ar;
+
+	memset(&ar, 0, sizeof(ar));
+	ar.size = sizeof(ar);
+	ar.flags = CBM_AUTORESIZE_ON;
+	ar.min_capacity = min;
+	ar.max_capacity = max;
+	ar.high_pct = high_pct;
+	ar.low_pct = low_pct;
+	ar.period_ms = period_ms;
+	return ar;
+}
+
+/* CBM_IOC_SET_AUTORESIZE; returns what ioctl() returned */
+static inline int set_ar(int fd, const struct cbm_autoresize *ar)
+{
+	return ioctl(fd, CBM_IOC_SET_AUTORESIZE, ar);
+}
+
+/* CBM_IOC_GET_AUTORESIZE into *ar; returns what ioctl() returned */
+static inline int get_ar(int fd, struct cbm_autoresize *ar)
+{
+	memset(ar, JUNK, sizeof(*ar));
+	ar->size = sizeof(*ar);
+	return ioctl(fd, CBM_IOC_GET_AUTORESIZE, ar);
 }
 
 static inline ssize_t write_str(int fd, const char *s)
@@ -313,6 +471,49 @@ static inline void *bad_ptr(void)
 	return page;
 }
 
+/* Expects a read() from @fd to fail with EAGAIN: nothing more to read */
+static inline void expect_eagain(struct __test_metadata *_metadata, int fd)
+{
+	char c;
+	ssize_t n;
+
+	n = read(fd, &c, 1);
+	EXPECT_EQ(-1, n);
+	EXPECT_EQ(EAGAIN, errno);
+}
+
+/* Appends messages @from to @to - 1 with write_tagged(), message n tag n */
+static inline void write_range(struct __test_metadata *_metadata, int fd,
+			       __u32 len, __u64 from, __u64 to)
+{
+	for (; from < to; from++)
+		ASSERT_EQ(len, write_tagged(fd, len, from))
+			TH_LOG("message %llu", from);
+}
+
+/* Reads payload-format messages @from to @to - 1, then expects the end */
+static inline void read_range(struct __test_metadata *_metadata, int fd,
+			      __u32 len, __u64 from, __u64 to)
+{
+	for (; from < to; from++)
+		ASSERT_EQ(from, read_tag(fd, len));
+	expect_eagain(_metadata, fd);
+}
+
+/* The reader state CBM_IOC_READER_INFO must report for @fd */
+static inline void expect_rinfo(struct __test_metadata *_metadata, int fd,
+				__u64 cursor, __u64 lost, __u64 gap,
+				__u64 unread)
+{
+	struct cbm_reader_info ri;
+
+	ASSERT_EQ(0, read_rinfo(fd, &ri));
+	EXPECT_EQ(cursor, ri.cursor);
+	EXPECT_EQ(lost, ri.lost);
+	EXPECT_EQ(gap, ri.gap);
+	EXPECT_EQ(unread, ri.unread);
+}
+
 static inline __u64 now_ns(void)
 {
 	struct timespec ts;
@@ -321,8 +522,8 @@ static inline __u64 now_ns(void)
 	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-/* Reads a small sysfs or procfs file into @buf as a string */
-static inline int read_text(const char *path, char *buf, size_t size)
+/* Reads a small file into @buf as a string; returns its length, or -1 */
+static inline ssize_t read_all(const char *path, char *buf, size_t size)
 {
 	ssize_t n;
 	int fd;
@@ -332,10 +533,16 @@ static inline int read_text(const char *path, char *buf, size_t size)
 		return -1;
 	n = read(fd, buf, size - 1);
 	close(fd);
-	if (n <= 0)
+	if (n < 0)
 		return -1;
 	buf[n] = '\0';
-	return 0;
+	return n;
+}
+
+/* Reads a small sysfs or procfs file into @buf; returns 0, or -1 if empty */
+static inline int read_text(const char *path, char *buf, size_t size)
+{
+	return read_all(path, buf, size) > 0 ? 0 : -1;
 }
 
 /* Reads a decimal or 0-prefixed octal value from a sysfs or procfs file */
@@ -447,21 +654,47 @@ static inline int drop_privs(uid_t uid, gid_t gid)
 }
 
 /*
- * Runs @fn(@name) in a helper as UNPRIV_UID:UNPRIV_GID; returns its exit
- * status, 0 if @fn returns.
+ * Switches the effective ids only, to act as someone else; the saved uid
+ * stays root, so become_root() can switch back. Returns 0 or -1.
  */
-static inline int run_unpriv(void (*fn)(const char *name), const char *name)
+static inline int become(uid_t euid, gid_t egid)
+{
+	if (setresgid(-1, egid, -1))
+		return -1;
+	return setresuid(-1, euid, -1);
+}
+
+/* Gets root's effective ids and capabilities back; returns 0 or -1 */
+static inline int become_root(void)
+{
+	if (setresuid(-1, 0, -1))
+		return -1;
+	return setresgid(-1, 0, -1);
+}
+
+/*
+ * Runs @fn(@name) in a helper as @uid:@gid; returns its exit status, 0 if
+ * @fn returns.
+ */
+static inline int run_as(uid_t uid, gid_t gid, void (*fn)(const char *name),
+			 const char *name)
 {
 	pid_t pid = fork_child();
 
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
-		CHILD_CHECK(drop_privs(UNPRIV_UID, UNPRIV_GID) == 0);
+		CHILD_CHECK(drop_privs(uid, gid) == 0);
 		fn(name);
 		_exit(0);
 	}
 	return wait_child(pid);
+}
+
+/* run_as() UNPRIV_UID:UNPRIV_GID; returns the helper's exit status */
+static inline int run_unpriv(void (*fn)(const char *name), const char *name)
+{
+	return run_as(UNPRIV_UID, UNPRIV_GID, fn, name);
 }
 
 /* One byte through a pipe: "I am ready" / "go on" between processes */
@@ -502,6 +735,45 @@ static inline int wait_sleeping(pid_t pid)
 	return -1;
 }
 
+/*
+ * The readers of the tests that load a conversation from several processes:
+ * blocking record reads; non-blocking record reads sized by FIONREAD after
+ * poll(); blocking payload reads, which learn about losses from EPIPE and,
+ * in a lossless conversation, opt out with CBM_FD_LOSSY.
+ */
+enum reader_kind { RD_RECORD, RD_RECORD_POLL, RD_PAYLOAD, READERS };
+
+/* Returns the name of reader @kind, for messages */
+static inline const char *reader_name(enum reader_kind kind)
+{
+	static const char *const names[READERS] = {
+		"record", "record-poll", "payload",
+	};
+
+	return names[kind];
+}
+
+/*
+ * In a helper process: opens a reader of @kind on @name, checks that it is
+ * lossless exactly if @lossless, then posts on @ready. Returns the file;
+ * the helper exits on any failure.
+ */
+static inline int start_reader(const char *name, enum reader_kind kind,
+			       bool lossless, int ready)
+{
+	struct cbm_reader_info ri;
+	int fd;
+
+	fd = open_reader(name,
+			 O_RDONLY | (kind == RD_RECORD_POLL ? O_NONBLOCK : 0),
+			 kind == RD_PAYLOAD ? CBM_FD_LOSSY : CBM_FD_RECORDS);
+	CHILD_CHECK(fd >= 0);
+	CHILD_CHECK(read_rinfo(fd, &ri) == 0);
+	CHILD_CHECK(!!(ri.flags & CBM_READER_LOSSLESS) == lossless);
+	CHILD_CHECK(sync_post(ready) == 0);
+	return fd;
+}
+
 static inline int catch_signal(int sig, int sa_flags, void (*handler)(int))
 {
 	struct sigaction sa;
@@ -530,12 +802,42 @@ static inline pid_t signal_when_sleeping(int sig)
 	_exit(0);
 }
 
-static inline __u64 mono_ms(void)
+/* Returns CLOCK_MONOTONIC in nanoseconds */
+static inline __u64 mono_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* Returns CLOCK_MONOTONIC in milliseconds */
+static inline __u64 mono_ms(void)
+{
+	return mono_ns() / 1000000;
+}
+
+/* Sleeps @ms milliseconds, however many signals come meanwhile */
+static inline void sleep_ms(unsigned int ms)
+{
+	struct timespec ts = {
+		.tv_sec = ms / 1000,
+		.tv_nsec = (long)(ms % 1000) * 1000000,
+	};
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/* poll() for @events; returns the events reported, 0 for none, or -1 */
+static inline int poll_events(int fd, short events, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+	int n = poll(&pfd, 1, timeout_ms);
+
+	if (n <= 0)
+		return n;
+	return pfd.revents;
 }
 
 /*

@@ -88,101 +88,11 @@ struct step {
 /* Payload bytes of messages whose content no test reads back */
 static char filler[CAPACITY];
 
-/* CBM_IOC_SEND with a token count; stores the sequence number in *seq */
-static int send_tok(int fd, __u32 role, __u32 flags, const void *data,
-		    __u32 len, __u32 tokens, __u64 *seq)
-{
-	struct cbm_send s;
-	int ret;
-
-	memset(&s, 0, sizeof(s));
-	s.size = sizeof(s);
-	s.flags = flags;
-	s.role = role;
-	s.len = len;
-	s.data = (uintptr_t)data;
-	s.seq = ~0ULL;
-	s.tokens = tokens;
-	ret = ioctl(fd, CBM_IOC_SEND, &s);
-	if (!ret && seq)
-		*seq = s.seq;
-	return ret;
-}
-
 static int send_len(int fd, __u32 role, __u32 flags, __u32 len, __u32 tokens,
 		    __u64 *seq)
 {
 	memset(filler, 'x', len);
 	return send_tok(fd, role, flags, filler, len, tokens, seq);
-}
-
-static int set_window(int fd, __u32 flags, __u64 max_msgs, __u64 max_bytes,
-		      __u64 max_tokens, __u64 max_age_ns)
-{
-	struct cbm_window w;
-
-	memset(&w, 0, sizeof(w));
-	w.size = sizeof(w);
-	w.flags = flags;
-	w.max_msgs = max_msgs;
-	w.max_bytes = max_bytes;
-	w.max_tokens = max_tokens;
-	w.max_age_ns = max_age_ns;
-	return ioctl(fd, CBM_IOC_SET_WINDOW, &w);
-}
-
-static int get_window(int fd, struct cbm_window *w)
-{
-	memset(w, JUNK, sizeof(*w));
-	w->size = sizeof(*w);
-	return ioctl(fd, CBM_IOC_GET_WINDOW, w);
-}
-
-static int unpin(int fd, __u64 seq, __u32 flags)
-{
-	struct cbm_pin p;
-
-	memset(&p, 0, sizeof(p));
-	p.size = sizeof(p);
-	p.flags = flags;
-	p.seq = seq;
-	return ioctl(fd, CBM_IOC_UNPIN, &p);
-}
-
-static int read_window(int fd, void *buf, __u64 len, __u64 last,
-		       struct cbm_read_window *rw)
-{
-	memset(rw, JUNK, sizeof(*rw));
-	rw->size = sizeof(*rw);
-	rw->flags = 0;
-	rw->buf = (uintptr_t)buf;
-	rw->len = len;
-	rw->last = last;
-	return ioctl(fd, CBM_IOC_READ_WINDOW, rw);
-}
-
-static int seek_to(int fd, __u32 whence, __u64 value, __u64 *cursor)
-{
-	struct cbm_seek s;
-	int ret;
-
-	memset(&s, JUNK, sizeof(s));
-	s.size = sizeof(s);
-	s.whence = whence;
-	s.value = value;
-	ret = ioctl(fd, CBM_IOC_SEEK, &s);
-	if (!ret)
-		*cursor = s.cursor;
-	return ret;
-}
-
-/* The events of @events that @fd has now, or -1 if poll() fails */
-static int poll_now(int fd, short events)
-{
-	struct pollfd pfd = { .fd = fd, .events = events };
-	int ret = poll(&pfd, 1, 0);
-
-	return ret < 0 ? -1 : ret ? pfd.revents : 0;
 }
 
 /* Sleeps, doing nothing else, until CLOCK_REALTIME reaches @ns */
@@ -333,16 +243,6 @@ static void read_gap(struct __test_metadata *_metadata, int fd,
 	EXPECT_EQ(lost, rb->rec.lost);
 	EXPECT_EQ(0, rb->rec.len);
 	EXPECT_EQ(0, rb->rec.ts_ns);
-}
-
-static void expect_eagain(struct __test_metadata *_metadata, int fd)
-{
-	char c;
-	ssize_t n;
-
-	n = read(fd, &c, 1);
-	EXPECT_EQ(-1, n);
-	EXPECT_EQ(EAGAIN, errno);
 }
 
 /*
@@ -788,7 +688,7 @@ TEST_F_TIMEOUT(win, max_age_frees_idle_conversation, 3 * IDLE_AGE_SECS)
 	sleep_until_ns(ts[2] + IDLE_AGE_NS + LATE_NS);
 
 	/* the poller was woken by then, not before the first expiry */
-	ASSERT_EQ(POLLIN, poll_now(report[0], POLLIN));
+	ASSERT_EQ(POLLIN, poll_events(report[0], POLLIN, 0));
 	ASSERT_EQ(sizeof(woke), read(report[0], &woke, sizeof(woke)));
 	EXPECT_EQ(0, wait_child(pid));
 	EXPECT_LE(ts[0] + IDLE_AGE_NS, woke);
@@ -1118,7 +1018,7 @@ TEST_F(win, unpin)
 	/* three unpinned messages in a window of two: the oldest goes */
 	ASSERT_EQ(0, unpin(self->fd, 0, 0));
 	/* that changed no configuration (EXPECT_INFO cleared EPOLLPRI) */
-	EXPECT_EQ(0, poll_now(self->fd, POLLPRI));
+	EXPECT_EQ(0, poll_events(self->fd, POLLPRI, 0));
 	EXPECT_INFO(self->fd, .msgs = 2, .first_seq = 1, .next_seq = 3,
 		    .evicted = 1, .win_msgs = 2, .win_turns = 1,
 		    .win_bytes = 4, .win_tokens = 5);
@@ -1910,28 +1810,28 @@ TEST_F_TIMEOUT(win, epollpri_on_config_change, 20)
 
 	other = open_named(self->name, O_RDWR);
 	ASSERT_LE(0, other);
-	EXPECT_EQ(0, poll_now(self->fd, POLLPRI));
-	EXPECT_EQ(0, poll_now(other, POLLPRI));
+	EXPECT_EQ(0, poll_events(self->fd, POLLPRI, 0));
+	EXPECT_EQ(0, poll_events(other, POLLPRI, 0));
 	ASSERT_EQ(0, read_info(self->fd, &info));
 	gen = info.config_gen;
 
 	ASSERT_EQ(0, set_window(other, 0, 5, 0, 0, 0));
-	EXPECT_EQ(POLLPRI, poll_now(self->fd, POLLPRI));
-	EXPECT_EQ(POLLPRI, poll_now(other, POLLPRI));
+	EXPECT_EQ(POLLPRI, poll_events(self->fd, POLLPRI, 0));
+	EXPECT_EQ(POLLPRI, poll_events(other, POLLPRI, 0));
 	/* looking at the window is not CBM_IOC_INFO */
 	ASSERT_EQ(0, get_window(self->fd, &w));
-	EXPECT_EQ(POLLPRI, poll_now(self->fd, POLLPRI));
+	EXPECT_EQ(POLLPRI, poll_events(self->fd, POLLPRI, 0));
 	ASSERT_EQ(0, read_info(self->fd, &info));
 	EXPECT_EQ(gen + 1, info.config_gen);
-	EXPECT_EQ(0, poll_now(self->fd, POLLPRI));
-	EXPECT_EQ(POLLPRI, poll_now(other, POLLPRI));
+	EXPECT_EQ(0, poll_events(self->fd, POLLPRI, 0));
+	EXPECT_EQ(POLLPRI, poll_events(other, POLLPRI, 0));
 	ASSERT_EQ(0, read_info(other, &info));
-	EXPECT_EQ(0, poll_now(other, POLLPRI));
+	EXPECT_EQ(0, poll_events(other, POLLPRI, 0));
 
 	/* a file bound after the change saw it at bind time */
 	late = open_named(self->name, O_RDONLY);
 	ASSERT_LE(0, late);
-	EXPECT_EQ(0, poll_now(late, POLLPRI));
+	EXPECT_EQ(0, poll_events(late, POLLPRI, 0));
 
 	/* appending past the window, pinning and unpinning change nothing */
 	for (i = 0; i < 7; i++)
@@ -1939,8 +1839,8 @@ TEST_F_TIMEOUT(win, epollpri_on_config_change, 20)
 	ASSERT_EQ(0, send_len(other, CBM_ROLE_SYSTEM, CBM_MSG_PINNED, 1, 0,
 			      NULL));
 	ASSERT_EQ(0, unpin(other, 7, 0));
-	EXPECT_EQ(0, poll_now(self->fd, POLLPRI));
-	EXPECT_EQ(0, poll_now(late, POLLPRI));
+	EXPECT_EQ(0, poll_events(self->fd, POLLPRI, 0));
+	EXPECT_EQ(0, poll_events(late, POLLPRI, 0));
 	ASSERT_EQ(0, read_info(self->fd, &info));
 	EXPECT_EQ(gen + 1, info.config_gen);
 
@@ -1960,10 +1860,10 @@ TEST_F_TIMEOUT(win, epollpri_on_config_change, 20)
 	ASSERT_EQ(0, wait_sleeping(pid));
 	ASSERT_EQ(0, set_window(other, CBM_WINDOW_TURNS, 2, 0, 0, 0));
 	EXPECT_EQ(0, wait_child(pid));
-	EXPECT_EQ(POLLPRI, poll_now(late, POLLPRI));
+	EXPECT_EQ(POLLPRI, poll_events(late, POLLPRI, 0));
 	ASSERT_EQ(0, read_info(late, &info));
 	EXPECT_EQ(gen + 2, info.config_gen);
-	EXPECT_EQ(0, poll_now(late, POLLPRI));
+	EXPECT_EQ(0, poll_events(late, POLLPRI, 0));
 	close(late);
 	close(other);
 }
