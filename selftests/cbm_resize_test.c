@@ -1213,10 +1213,14 @@ TEST_F(caps, caps_below_usage)
 }
 
 /*
- * An automatic grow that would pass a cap does not happen: the lossless
- * writer gets EAGAIN as if auto-resize had reached its maximum.
+ * An automatic grow beyond a limit does not happen: the lossless writer
+ * gets EAGAIN as if auto-resize had reached its maximum. A 4 KiB ring
+ * allowed to grow to 16 KiB reaches 8 KiB, stops there while @param is
+ * 8 KiB, and grows on once it is back at @saved.
  */
-TEST_F(caps, autoresize_respects_cap)
+static void autogrow_stops_at(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(caps) *self, const char *param,
+			      long long saved)
 {
 	struct cbm_autoresize ar = ar_on(MIN_CAPACITY, 4 * MIN_CAPACITY, 100,
 					 1, PERIOD_MS);
@@ -1230,9 +1234,9 @@ TEST_F(caps, autoresize_respects_cap)
 	rfd = open_reader(self->name, O_RDONLY | O_NONBLOCK, 0);
 	ASSERT_LE(0, rfd);
 	ASSERT_EQ(0, set_ar(self->fd, &ar));
-	ASSERT_EQ(0, param_write("max_user_bytes", 2 * MIN_CAPACITY));
+	ASSERT_EQ(0, param_write(param, 2 * MIN_CAPACITY));
 
-	/* a full 4 KiB ring grows to 8 KiB, which the cap allows */
+	/* a full 4 KiB ring grows to 8 KiB, which the limit allows */
 	write_range(_metadata, self->fd, BIG_LEN, 0, MIN_CAPACITY / space + 1);
 	expect_ring(_metadata, self->fd, 2 * MIN_CAPACITY, 0,
 		    MIN_CAPACITY / space + 1, 0,
@@ -1255,7 +1259,7 @@ TEST_F(caps, autoresize_respects_cap)
 	EXPECT_EQ(0, info.evicted);
 
 	/* a refused grow may count against the rate limit: wait a period */
-	ASSERT_EQ(0, param_write("max_user_bytes", self->max_user_bytes));
+	ASSERT_EQ(0, param_write(param, saved));
 	sleep_ms(2 * PERIOD_MS);
 	ASSERT_EQ(BIG_LEN, write_tagged(self->fd, BIG_LEN,
 					2 * MIN_CAPACITY / space));
@@ -1266,44 +1270,16 @@ TEST_F(caps, autoresize_respects_cap)
 	close(rfd);
 }
 
-/*
- * max_capacity lowered after the bounds were set still stops automatic
- * growth at it: the ring grows 4 -> 8 KiB, not to the 16 KiB bound.
- */
+TEST_F(caps, autoresize_respects_cap)
+{
+	autogrow_stops_at(_metadata, self, "max_user_bytes",
+			  self->max_user_bytes);
+}
+
+/* max_capacity lowered after the bounds were set stops growth as well */
 TEST_F(caps, autoresize_respects_max_capacity)
 {
-	struct cbm_autoresize ar = ar_on(MIN_CAPACITY, 4 * MIN_CAPACITY, 100,
-					 1, PERIOD_MS);
-	__u64 space = CBM_RECORD_SPACE(BIG_LEN);
-	struct cbm_info info;
-	ssize_t n;
-	int rfd;
-
-	caps_create(_metadata, self, self->uid, CBM_CONV_LOSSLESS,
-		    MIN_CAPACITY);
-	rfd = open_reader(self->name, O_RDONLY | O_NONBLOCK, 0);
-	ASSERT_LE(0, rfd);
-	ASSERT_EQ(0, set_ar(self->fd, &ar));
-	ASSERT_EQ(0, param_write("max_capacity", 2 * MIN_CAPACITY));
-
-	write_range(_metadata, self->fd, BIG_LEN, 0, 2 * MIN_CAPACITY / space);
-	sleep_ms(2 * PERIOD_MS);
-	n = write_tagged(self->fd, BIG_LEN, 2 * MIN_CAPACITY / space);
-	EXPECT_EQ(-1, n);
-	EXPECT_EQ(EAGAIN, errno);
-	ASSERT_EQ(0, read_info(self->fd, &info));
-	EXPECT_EQ(2 * MIN_CAPACITY, info.capacity);
-	EXPECT_EQ(1, info.resizes);
-
-	ASSERT_EQ(0, param_write("max_capacity", self->max_capacity));
-	sleep_ms(2 * PERIOD_MS);
-	ASSERT_EQ(BIG_LEN, write_tagged(self->fd, BIG_LEN,
-					2 * MIN_CAPACITY / space));
-	ASSERT_EQ(0, read_info(self->fd, &info));
-	EXPECT_EQ(4 * MIN_CAPACITY, info.capacity);
-	EXPECT_EQ(2, info.resizes);
-	read_range(_metadata, rfd, BIG_LEN, 0, 2 * MIN_CAPACITY / space + 1);
-	close(rfd);
+	autogrow_stops_at(_metadata, self, "max_capacity", self->max_capacity);
 }
 
 /*
