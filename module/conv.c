@@ -1540,6 +1540,20 @@ void cbm_conv_get_window(struct cbm_conv *conv, struct cbm_window *win)
 	win->size = size;
 }
 
+/*
+ * A stored message below the ring is gone. Readers that have not reached
+ * it get a gap for it, except those whose floor is above it: they skip
+ * holes there silently, so they count it as lost right away instead.
+ */
+static void cbm_conv_lose_below(struct cbm_conv *conv, u64 seq)
+{
+	struct cbm_reader *reader;
+
+	list_for_each_entry(reader, &conv->readers, node)
+		if (reader->seq <= seq && seq < reader->floor)
+			reader->lost++;
+}
+
 /**
  * cbm_conv_unpin() - return a pinned message to the window
  * @conv: the conversation
@@ -1580,6 +1594,7 @@ int cbm_conv_unpin(struct cbm_conv *conv, u64 seq)
 		cbm_conv_arm(conv);
 	} else {
 		conv->evicted++;
+		cbm_conv_lose_below(conv, seq);
 	}
 	kfree(pin);
 out_unlock:

@@ -1035,6 +1035,68 @@ TEST_F(win, unpin)
 	check_window(_metadata, self->fd, self->buf, 0, kept, ARRAY_SIZE(kept));
 }
 
+/*
+ * Unpinning a message whose ring place was reused removes it: a reader
+ * that had not read it counts it as lost, with a gap record if it was
+ * bound before the message left the ring, by the count alone if after.
+ */
+TEST_F(win, unpin_gone_is_lost)
+{
+	static const struct msg prompt = {
+		0, CBM_ROLE_SYSTEM, CBM_MSG_PINNED, 3, "system prompt",
+	};
+	const __u64 fit = MIN_CAPACITY / CBM_RECORD_SPACE(LAP_LEN);
+	const __u64 oldest = LAP_MSGS + 1 - fit;
+	unsigned char payload[LAP_LEN] = { 0 };
+	struct cbm_reader_info ri;
+	int wfd, old, fresh;
+	__u64 i;
+
+	wfd = create_named(self->name2, O_WRONLY, 0600, 0, MIN_CAPACITY);
+	ASSERT_LE(0, wfd);
+	old = open_named(self->name2, O_RDONLY | O_NONBLOCK);
+	ASSERT_LE(0, old);
+	ASSERT_EQ(0, set_config(old, CBM_FD_RECORDS, CBM_ROLE_USER));
+	append(_metadata, wfd, &prompt);
+	for (i = 1; i <= LAP_MSGS; i++)
+		ASSERT_EQ(0, send_tok(wfd, CBM_ROLE_USER, 0, payload, LAP_LEN,
+				      0, NULL));
+	fresh = open_named(self->name2, O_RDONLY | O_NONBLOCK);
+	ASSERT_LE(0, fresh);
+	ASSERT_EQ(0, set_config(fresh, CBM_FD_RECORDS, CBM_ROLE_USER));
+
+	/* the owner's write-only file may unpin */
+	ASSERT_EQ(0, unpin(wfd, 0, 0));
+	EXPECT_INFO(wfd, .msgs = fit, .first_seq = oldest,
+		    .next_seq = LAP_MSGS + 1, .evicted = oldest,
+		    .win_msgs = fit, .win_turns = fit,
+		    .win_bytes = fit * LAP_LEN);
+
+	/* bound before: one gap from seq 0, the prompt included */
+	ASSERT_EQ(0, read_rinfo(old, &ri));
+	EXPECT_EQ(oldest, ri.lost);
+	EXPECT_EQ(oldest, ri.gap);
+	ASSERT_EQ((ssize_t)REC_HDR, read_record(old, self->rb));
+	EXPECT_EQ(CBM_RECORD_GAP, self->rb->rec.type);
+	EXPECT_EQ(0, self->rb->rec.seq);
+	EXPECT_EQ(oldest, self->rb->rec.lost);
+
+	/* bound after: the holes before it are not its; the prompt was */
+	ASSERT_EQ(0, read_rinfo(fresh, &ri));
+	EXPECT_EQ(1, ri.lost);
+	EXPECT_EQ(0, ri.gap);
+	EXPECT_EQ(oldest, ri.cursor);
+	ASSERT_LT(0, read_record(fresh, self->rb));
+	EXPECT_EQ(CBM_RECORD_MSG, self->rb->rec.type);
+	EXPECT_EQ(oldest, self->rb->rec.seq);
+	ASSERT_EQ(0, read_rinfo(fresh, &ri));
+	EXPECT_EQ(1, ri.lost);
+
+	close(fresh);
+	close(old);
+	close(wfd);
+}
+
 TEST_F(win, unpin_errors)
 {
 	struct {

@@ -621,8 +621,10 @@ struct cbm_window {
  * Unpinning returns the message to the window, which may evict it at
  * once (counted in &cbm_info.evicted). A message whose place in the ring
  * has already been reused cannot return to it: it is removed at once and
- * counted in &cbm_info.evicted. ``ENOENT`` if no pinned message has that
- * sequence number.
+ * counted in &cbm_info.evicted, and a reader that had not read it yet
+ * counts it in &cbm_reader_info.lost (with a gap record if the reader was
+ * bound before the message left the ring). ``ENOENT`` if no pinned message
+ * has that sequence number.
  */
 struct cbm_pin {
 	__u32 size;
