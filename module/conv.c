@@ -313,14 +313,6 @@ int cbm_conv_open_default(int may, struct cbm_conv **convp)
 	return 0;
 }
 
-static void cbm_conv_wake_writers(struct cbm_conv *conv)
-{
-	/* Pairs with the barrier in prepare_to_wait() of a sleeping writer */
-	if (wq_has_sleeper(&conv->wr_wait))
-		wake_up_interruptible_poll(&conv->wr_wait,
-					   EPOLLOUT | EPOLLWRNORM);
-}
-
 static void cbm_conv_mark_unlinked(struct cbm_conv *conv)
 {
 	mutex_lock(&conv->lock);
@@ -411,18 +403,21 @@ void cbm_conv_teardown(void)
 	WARN_ON(atomic_read(&cbm_nr_convs));
 }
 
+static void cbm_wake_queue(wait_queue_head_t *wq, __poll_t events)
+{
+	/* Pairs with the barrier in prepare_to_wait() of a sleeper */
+	if (wq_has_sleeper(wq))
+		wake_up_interruptible_poll(wq, events);
+}
+
 static void cbm_conv_wake(struct cbm_conv *conv, unsigned int what)
 {
 	__poll_t pri = what & CBM_WAKE_CONFIG ? EPOLLPRI : 0;
 
 	if (what & (CBM_WAKE_READERS | CBM_WAKE_CONFIG))
-		wake_up_interruptible_poll(&conv->rd_wait,
-					   EPOLLIN | EPOLLRDNORM | pri);
-	if (what & CBM_WAKE_CONFIG)
-		wake_up_interruptible_poll(&conv->wr_wait,
-					   EPOLLOUT | EPOLLWRNORM | pri);
-	else if (what & CBM_WAKE_WRITERS)
-		cbm_conv_wake_writers(conv);
+		cbm_wake_queue(&conv->rd_wait, EPOLLIN | EPOLLRDNORM | pri);
+	if (what & (CBM_WAKE_WRITERS | CBM_WAKE_CONFIG))
+		cbm_wake_queue(&conv->wr_wait, EPOLLOUT | EPOLLWRNORM | pri);
 }
 
 /* Only the owner or an administrator changes a conversation for everybody */
@@ -509,9 +504,12 @@ static u64 cbm_conv_pins_below(const struct cbm_conv *conv, u64 seq)
 	const struct cbm_pinned *pin;
 	u64 n = 0;
 
-	list_for_each_entry(pin, &conv->pins, node)
-		if (pin->rec.seq >= seq && pin->rec.seq < conv->ring.first_seq)
-			n++;
+	/* The list is in sequence order */
+	list_for_each_entry(pin, &conv->pins, node) {
+		if (pin->rec.seq >= conv->ring.first_seq)
+			break;
+		n += pin->rec.seq >= seq;
+	}
 	return n;
 }
 
@@ -677,12 +675,6 @@ cbm_conv_oldest_unpinned(const struct cbm_conv *conv, u64 *seqp)
 	return NULL;
 }
 
-static bool cbm_window_set(const struct cbm_window *win)
-{
-	return win->max_msgs || win->max_bytes || win->max_tokens ||
-	       win->max_age_ns;
-}
-
 /*
  * Evict what the window no longer keeps, oldest first, stopping at a
  * message a lossless reader still needs.
@@ -692,17 +684,21 @@ static bool cbm_window_set(const struct cbm_window *win)
 static u64 cbm_conv_trim(struct cbm_conv *conv)
 {
 	const struct cbm_record *oldest;
-	u64 held, now, seq, n = 0;
+	u64 held = 0, now, seq, n = 0;
 	enum cbm_trim why;
 
 	lockdep_assert_held(&conv->lock);
-	if (!cbm_window_set(&conv->win))
+	if (!cbm_window_active(&conv->win))
 		return 0;
-	held = cbm_conv_held_seq(conv);
 	now = ktime_get_real_ns();
 	while ((oldest = cbm_conv_oldest_unpinned(conv, &seq))) {
 		why = cbm_window_trim(&conv->win, &conv->wcount, oldest, now);
-		if (why == CBM_TRIM_NONE || seq >= held)
+		if (why == CBM_TRIM_NONE)
+			break;
+		/* Only now look at the readers; evicting does not move them */
+		if (!n)
+			held = cbm_conv_held_seq(conv);
+		if (seq >= held)
 			break;
 		n += cbm_conv_evict_to(conv, seq + 1);
 		if (why == CBM_TRIM_EXPIRED)
@@ -1071,10 +1067,6 @@ out_unlock:
 	mutex_unlock(&conv->lock);
 	kfree(pin);
 	if (err)
-		wake &= ~CBM_WAKE_READERS;
-	/* Pairs with the barrier in prepare_to_wait() of a sleeping reader */
-	if ((wake & CBM_WAKE_READERS) && !(wake & CBM_WAKE_CONFIG) &&
-	    !wq_has_sleeper(&conv->rd_wait))
 		wake &= ~CBM_WAKE_READERS;
 	cbm_conv_wake(conv, wake);
 	return err;

@@ -262,6 +262,18 @@ static int cbm_copy_out(void __user *uarg, u32 usize, const void *src,
 	return 0;
 }
 
+/*
+ * For an ioctl that fills a struct: the caller's size, and the file's
+ * conversation (binding an unbound file to `default').
+ */
+static struct cbm_conv *cbm_out_arg(struct file *file, const void __user *uarg,
+				    size_t minsz, u32 *usize)
+{
+	int err = cbm_get_usize(uarg, minsz, usize);
+
+	return err ? ERR_PTR(err) : cbm_file_conv(file);
+}
+
 static int cbm_ioctl_bind(struct file *file, void __user *uarg)
 {
 	struct cbm_file *cf = file->private_data;
@@ -401,10 +413,8 @@ static int cbm_ioctl_info(struct file *file, void __user *uarg)
 	u32 usize;
 	int err;
 
-	err = cbm_get_usize(uarg, offsetofend(struct cbm_info, name), &usize);
-	if (err)
-		return err;
-	conv = cbm_file_conv(file);
+	conv = cbm_out_arg(file, uarg, offsetofend(struct cbm_info, name),
+			   &usize);
 	if (IS_ERR(conv))
 		return PTR_ERR(conv);
 	cbm_conv_info(conv, &info);
@@ -481,13 +491,9 @@ static int cbm_ioctl_get_window(struct file *file, void __user *uarg)
 	struct cbm_conv *conv;
 	struct cbm_window win;
 	u32 usize;
-	int err;
 
-	err = cbm_get_usize(uarg, offsetofend(struct cbm_window, max_age_ns),
-			    &usize);
-	if (err)
-		return err;
-	conv = cbm_file_conv(file);
+	conv = cbm_out_arg(file, uarg, offsetofend(struct cbm_window, max_age_ns),
+			   &usize);
 	if (IS_ERR(conv))
 		return PTR_ERR(conv);
 	win.size = usize;
@@ -617,14 +623,10 @@ static int cbm_ioctl_get_autoresize(struct file *file, void __user *uarg)
 	struct cbm_autoresize cfg;
 	struct cbm_conv *conv;
 	u32 usize;
-	int err;
 
-	err = cbm_get_usize(uarg,
-			    offsetofend(struct cbm_autoresize, __reserved),
-			    &usize);
-	if (err)
-		return err;
-	conv = cbm_file_conv(file);
+	conv = cbm_out_arg(file, uarg,
+			   offsetofend(struct cbm_autoresize, __reserved),
+			   &usize);
 	if (IS_ERR(conv))
 		return PTR_ERR(conv);
 	cfg.size = usize;

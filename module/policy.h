@@ -43,6 +43,7 @@ void cbm_window_add(struct cbm_window_count *cnt,
 		    const struct cbm_record *rec);
 void cbm_window_sub(struct cbm_window_count *cnt,
 		    const struct cbm_record *rec);
+bool cbm_window_active(const struct cbm_window *win);
 bool cbm_window_admits(const struct cbm_window *win, u32 len, u32 tokens);
 enum cbm_trim cbm_window_trim(const struct cbm_window *win,
 			      const struct cbm_window_count *cnt,

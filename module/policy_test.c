@@ -50,9 +50,11 @@ static void cbm_window_limits_test(struct kunit *test)
 					.tokens = 12 };
 	struct cbm_window win = {};
 
+	KUNIT_EXPECT_FALSE(test, cbm_window_active(&win));
 	KUNIT_EXPECT_EQ(test, CBM_TRIM_NONE,
 			cbm_window_trim(&win, &cnt, &oldest, T0));
 	win.max_msgs = 3;
+	KUNIT_EXPECT_TRUE(test, cbm_window_active(&win));
 	KUNIT_EXPECT_EQ(test, CBM_TRIM_NONE,
 			cbm_window_trim(&win, &cnt, &oldest, T0));
 	win.max_msgs = 2;
