@@ -51,7 +51,8 @@
  *
  * In a lossy conversation a writer evicts the oldest messages to make room.
  * A reader whose cursor pointed at an evicted message is told once, then
- * resumes at the oldest message still stored:
+ * resumes at the next message still stored (a pinned one, see "Windows",
+ * or the oldest in the ring):
  *
  * - in payload format read() fails with ``EPIPE`` once (as ``/dev/kmsg``);
  * - in record format read() returns a record of type %CBM_RECORD_GAP whose
@@ -66,8 +67,8 @@
  * sequence number the next message will get (so ``lseek(fd, -N, SEEK_END)``
  * positions at the last N messages). Valid targets run from the oldest
  * stored message to &cbm_info.next_seq (just after the newest one). A
- * target older than the oldest stored
- * message is clamped to the oldest one, without a gap; a target after the
+ * target that is no longer stored moves on to the next stored message,
+ * without a gap; a target after the
  * newest message, a negative ``SEEK_SET`` target or an unknown whence fail
  * with ``EINVAL``. lseek() drops a pending gap (its messages are
  * counted in &cbm_reader_info.lost but not reported by read()) and returns
