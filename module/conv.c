@@ -5,7 +5,9 @@
  * pinned messages, resizing, and waiting.
  *
  * Lock order: cbm_ns_lock, then a conversation's lock, then the memory
- * caps' lock (acct.c).
+ * caps' lock (acct.c). A conversation's lock is held across user copies,
+ * which may take mmap_lock, so mmap() (under mmap_lock) takes only the
+ * conversation's map_lock, which nests inside both.
  */
 #include <linux/capability.h>
 #include <linux/cred.h>
@@ -15,6 +17,7 @@
 #include <linux/jiffies.h>
 #include <linux/log2.h>
 #include <linux/memcontrol.h>
+#include <linux/mm.h>
 #include <linux/overflow.h>
 #include <linux/pid.h>
 #include <linux/pid_namespace.h>
@@ -118,6 +121,22 @@ static int cbm_conv_ring_alloc(struct cbm_conv *conv, struct cbm_ring *ring,
 	return err;
 }
 
+/* The header page mapped readers watch, charged as the ring is */
+static int cbm_conv_map_alloc(struct cbm_conv *conv)
+{
+	struct mem_cgroup *old = set_active_memcg(conv->memcg);
+	struct cbm_map_header *hdr;
+
+	conv->map_page = alloc_page(CBM_GFP | __GFP_ZERO);
+	set_active_memcg(old);
+	if (!conv->map_page)
+		return -ENOMEM;
+	hdr = page_address(conv->map_page);
+	hdr->hdr_size = sizeof(*hdr);
+	cbm_ring_publish(&conv->ring, hdr);
+	return 0;
+}
+
 static void cbm_conv_work(struct work_struct *work);
 
 static struct cbm_conv *cbm_conv_create(const char *name,
@@ -158,9 +177,13 @@ static struct cbm_conv *cbm_conv_create(const char *name,
 	err = cbm_conv_ring_alloc(conv, &conv->ring, size);
 	if (err)
 		goto err_uncharge;
+	err = cbm_conv_map_alloc(conv);
+	if (err)
+		goto err_free_ring;
 
 	kref_init(&conv->ref);
 	mutex_init(&conv->lock);
+	mutex_init(&conv->map_lock);
 	INIT_LIST_HEAD(&conv->readers);
 	INIT_LIST_HEAD(&conv->pins);
 	INIT_DELAYED_WORK(&conv->work, cbm_conv_work);
@@ -171,6 +194,8 @@ static struct cbm_conv *cbm_conv_create(const char *name,
 	strscpy(conv->name, name, sizeof(conv->name));
 	return conv;
 
+err_free_ring:
+	cbm_ring_destroy(&conv->ring);
 err_uncharge:
 	mem_cgroup_put(conv->memcg);
 	cbm_acct_uncharge(conv->uid, size);
@@ -191,8 +216,11 @@ static void cbm_conv_release(struct kref *ref)
 	list_for_each_entry_safe(pin, tmp, &conv->pins, node)
 		kfree(pin);
 	cbm_ring_destroy(&conv->ring);
+	/* Mappings still holding the pages keep them: the put is theirs too */
+	__free_page(conv->map_page);
 	cbm_acct_uncharge(conv->uid, conv->charged);
 	mem_cgroup_put(conv->memcg);
+	mutex_destroy(&conv->map_lock);
 	mutex_destroy(&conv->lock);
 	kfree(conv);
 	atomic_dec(&cbm_nr_convs);
@@ -313,10 +341,18 @@ int cbm_conv_open_default(int may, struct cbm_conv **convp)
 	return 0;
 }
 
+static struct cbm_map_header *cbm_conv_map_hdr(const struct cbm_conv *conv)
+{
+	return page_address(conv->map_page);
+}
+
 static void cbm_conv_mark_unlinked(struct cbm_conv *conv)
 {
+	struct cbm_map_header *hdr = cbm_conv_map_hdr(conv);
+
 	mutex_lock(&conv->lock);
 	WRITE_ONCE(conv->unlinked, true);
+	WRITE_ONCE(hdr->flags, hdr->flags | CBM_MAP_UNLINKED);
 	conv->room_gen++;
 	mutex_unlock(&conv->lock);
 	wake_up_interruptible_poll(&conv->rd_wait, EPOLLHUP);
@@ -718,8 +754,8 @@ static int cbm_conv_resize_locked(struct cbm_conv *conv, u64 size,
 				  u64 *evicted)
 {
 	struct cbm_ring *ring = &conv->ring;
+	struct cbm_ring new, replaced;
 	u64 old = ring->size;
-	struct cbm_ring new;
 	u64 evict_to;
 	int err;
 
@@ -745,8 +781,13 @@ static int cbm_conv_resize_locked(struct cbm_conv *conv, u64 size,
 
 	*evicted = cbm_conv_evict_to(conv, evict_to);
 	cbm_ring_move(&new, ring);
-	cbm_ring_destroy(ring);
+	replaced = *ring;
+	mutex_lock(&conv->map_lock);
 	*ring = new;
+	cbm_ring_publish(ring, cbm_conv_map_hdr(conv));
+	mutex_unlock(&conv->map_lock);
+	/* Only our references go: mappings of the old pages keep theirs */
+	cbm_ring_destroy(&replaced);
 	if (size < old)
 		cbm_acct_uncharge(conv->uid, old - size);
 	conv->charged += size - old;
@@ -935,14 +976,15 @@ static void cbm_conv_uncharge_pin(struct cbm_conv *conv, u64 space)
 }
 
 /*
- * Wait for room for @need bytes, growing the ring first if auto-resize
- * allows. Called and returns with the lock held.
+ * Make room for @need bytes, growing the ring first if auto-resize allows.
+ *
+ * Return: 0, -EAGAIN if the caller would have to wait for lossless
+ * readers, or another negative errno.
  */
-static int cbm_conv_wait_room(struct cbm_conv *conv, u64 need, bool nonblock,
-			      unsigned int *wake)
+static int cbm_conv_try_room(struct cbm_conv *conv, u64 need,
+			     unsigned int *wake)
 {
-	u64 gen;
-
+	lockdep_assert_held(&conv->lock);
 	for (;;) {
 		if (conv->unlinked)
 			return -EPIPE;
@@ -951,85 +993,77 @@ static int cbm_conv_wait_room(struct cbm_conv *conv, u64 need, bool nonblock,
 			return -EMSGSIZE;
 		if (cbm_conv_make_room(conv, need))
 			return 0;
-		if (cbm_conv_autoresize(conv, true)) {
-			*wake |= CBM_WAKE_CONFIG;
-			continue;
-		}
-		if (nonblock)
+		if (!cbm_conv_autoresize(conv, true))
 			return -EAGAIN;
-		gen = conv->room_gen;
-		mutex_unlock(&conv->lock);
-		if (wait_event_interruptible(conv->wr_wait,
-					     READ_ONCE(conv->room_gen) != gen)) {
-			mutex_lock(&conv->lock);
-			return -ERESTARTSYS;
-		}
-		mutex_lock(&conv->lock);
+		*wake |= CBM_WAKE_CONFIG;
 	}
 }
 
-/**
- * cbm_conv_append() - append one message
- * @conv: the conversation
- * @msg: role, flags and token count, already validated
- * @from: the payload; its whole count is the message
- * @nonblock: fail with -EAGAIN instead of waiting for room
- * @seqp: set to the message's sequence number
- *
- * In a lossy conversation the oldest messages are evicted to make room; in
- * a lossless one the caller waits until lossless readers have read enough.
- * Then the window drops what it no longer keeps.
- *
- * Return: 0 or a negative errno (-EMSGSIZE, -EFAULT, -EPIPE once unlinked,
- * -EAGAIN, -ERESTARTSYS, -ENOSPC or -ENOMEM for a pinned message).
+/*
+ * Everything about a batch that can be checked before appending any of
+ * it: sizes against the ring and the window, and the pinned budget.
  */
-int cbm_conv_append(struct cbm_conv *conv, const struct cbm_msg *msg,
-		    struct iov_iter *from, bool nonblock, u64 *seqp)
+static int cbm_conv_check_batch(const struct cbm_conv *conv,
+				const struct cbm_msg *msgs, unsigned int n)
+{
+	u64 max_pinned = READ_ONCE(cbm_limits.max_pinned);
+	u32 max_len = cbm_conv_max_payload(conv);
+	u64 pinned = 0;
+	unsigned int i;
+	size_t len;
+
+	lockdep_assert_held(&conv->lock);
+	for (i = 0; i < n; i++) {
+		len = iov_iter_count(msgs[i].from);
+		if (len > max_len)
+			return -EMSGSIZE;
+		if (msgs[i].flags & CBM_MSG_PINNED)
+			pinned += CBM_RECORD_SPACE(len);
+		else if (!cbm_window_admits(&conv->win, len, msgs[i].tokens))
+			return -EMSGSIZE;
+	}
+	/* Lowering max_pinned below what is pinned only stops new pins */
+	if (pinned &&
+	    (pinned > max_pinned || conv->pinned_bytes > max_pinned - pinned))
+		return -ENOSPC;
+	return 0;
+}
+
+/*
+ * Append one message of a checked batch, evicting for room but never
+ * waiting.
+ */
+static int cbm_conv_append_one(struct cbm_conv *conv,
+			       const struct cbm_msg *msg, unsigned int *wake,
+			       u64 *seqp)
 {
 	bool pinned = msg->flags & CBM_MSG_PINNED;
-	size_t len = iov_iter_count(from);
+	size_t len = iov_iter_count(msg->from);
 	u64 need = CBM_RECORD_SPACE(len);
-	unsigned int wake = CBM_WAKE_READERS;
 	struct cbm_pinned *pin = NULL;
 	struct mem_cgroup *old_memcg;
 	struct cbm_record *rec;
 	int err;
 
-	if (len > cbm_conv_max_payload(conv))
-		return -EMSGSIZE;
-	/*
-	 * Fault the payload in before evicting anything, so that a bad buffer
-	 * costs no message; a copy can still fail if another thread unmaps
-	 * the buffer meanwhile, and then the evicted messages are reported
-	 * as lost like any others.
-	 */
-	if (fault_in_iov_iter_readable(from, len))
-		return -EFAULT;
+	lockdep_assert_held(&conv->lock);
 	if (pinned) {
 		old_memcg = set_active_memcg(conv->memcg);
 		pin = kmalloc(struct_size(pin, payload, len), CBM_GFP);
 		set_active_memcg(old_memcg);
 		if (!pin)
 			return -ENOMEM;
-	}
-
-	mutex_lock(&conv->lock);
-	if (pinned) {
 		err = cbm_conv_charge_pin(conv, need);
 		if (err)
-			goto out_unlock;
-	} else if (!cbm_window_admits(&conv->win, len, msg->tokens)) {
-		err = -EMSGSIZE;
-		goto out_unlock;
+			goto err_free_pin;
 	}
-	err = cbm_conv_wait_room(conv, need, nonblock, &wake);
+	err = cbm_conv_try_room(conv, need, wake);
 	if (err)
-		goto out_uncharge;
+		goto err_uncharge;
 
 	rec = cbm_ring_reserve(&conv->ring, len);
-	if (copy_from_iter(rec + 1, len, from) != len) {
+	if (copy_from_iter(rec + 1, len, msg->from) != len) {
 		err = -EFAULT;
-		goto out_uncharge;
+		goto err_uncharge;
 	}
 	rec->type = CBM_RECORD_MSG;
 	rec->ts_ns = ktime_get_real_ns();
@@ -1049,27 +1083,96 @@ int cbm_conv_append(struct cbm_conv *conv, const struct cbm_msg *msg,
 		memcpy(pin->payload, rec + 1, len);
 		list_add_tail(&pin->node, &conv->pins);
 		conv->nr_pinned++;
-		pin = NULL;
 	} else {
 		cbm_window_add(&conv->wcount, rec);
 	}
 	if (cbm_conv_trim(conv))
-		wake |= CBM_WAKE_WRITERS;
-	if (cbm_conv_autoresize(conv, false))
-		wake |= CBM_WAKE_CONFIG;
-	cbm_conv_arm(conv);
-	goto out_unlock;
+		*wake |= CBM_WAKE_WRITERS;
+	return 0;
 
-out_uncharge:
+err_uncharge:
 	if (pinned)
 		cbm_conv_uncharge_pin(conv, need);
-out_unlock:
-	mutex_unlock(&conv->lock);
+err_free_pin:
 	kfree(pin);
-	if (err)
-		wake &= ~CBM_WAKE_READERS;
-	cbm_conv_wake(conv, wake);
 	return err;
+}
+
+/**
+ * cbm_conv_append() - append a batch of messages
+ * @conv: the conversation
+ * @msgs: the messages, flags and roles already validated
+ * @n: number of messages, at least 1
+ * @nonblock: fail with -EAGAIN instead of waiting for room
+ * @first_seq: set to the first appended message's sequence number
+ *
+ * In a lossy conversation the oldest messages are evicted to make room; in
+ * a lossless one the caller waits until lossless readers have read enough,
+ * for the first message only: the batch ends at a later message that
+ * would have to wait. The messages get consecutive sequence numbers. Then
+ * the window drops what it no longer keeps.
+ *
+ * Return: the number of messages appended, or, if none was, a negative
+ * errno (-EMSGSIZE, -EFAULT, -EPIPE once unlinked, -EAGAIN, -ERESTARTSYS,
+ * -ENOSPC or -ENOMEM for a pinned message).
+ */
+int cbm_conv_append(struct cbm_conv *conv, const struct cbm_msg *msgs,
+		    unsigned int n, bool nonblock, u64 *first_seq)
+{
+	u64 need = CBM_RECORD_SPACE(iov_iter_count(msgs[0].from));
+	unsigned int wake = 0;
+	unsigned int i;
+	u64 gen, seq;
+	int err;
+
+	/*
+	 * Fault the payloads in before evicting anything, so that a bad buffer
+	 * costs no message; a copy can still fail if another thread unmaps
+	 * the buffer meanwhile, and then the evicted messages are reported
+	 * as lost like any others. A message too large for any ring fails
+	 * first, whatever its buffer; the check is repeated under the lock.
+	 */
+	for (i = 0; i < n; i++) {
+		if (iov_iter_count(msgs[i].from) > cbm_conv_max_payload(conv))
+			return -EMSGSIZE;
+		if (fault_in_iov_iter_readable(msgs[i].from,
+					       iov_iter_count(msgs[i].from)))
+			return -EFAULT;
+	}
+
+	mutex_lock(&conv->lock);
+	for (;;) {
+		/* Again after a wait: the window or the capacity may be new */
+		err = cbm_conv_check_batch(conv, msgs, n);
+		if (!err)
+			err = cbm_conv_try_room(conv, need, &wake);
+		if (err != -EAGAIN || nonblock)
+			break;
+		gen = conv->room_gen;
+		mutex_unlock(&conv->lock);
+		if (wait_event_interruptible(conv->wr_wait,
+					     READ_ONCE(conv->room_gen) != gen)) {
+			cbm_conv_wake(conv, wake);
+			return -ERESTARTSYS;
+		}
+		mutex_lock(&conv->lock);
+	}
+	for (i = 0; !err && i < n; i++) {
+		err = cbm_conv_append_one(conv, &msgs[i], &wake, &seq);
+		if (!err && !i)
+			*first_seq = seq;
+	}
+	if (err && i)
+		i--;
+	if (i) {
+		wake |= CBM_WAKE_READERS;
+		if (cbm_conv_autoresize(conv, false))
+			wake |= CBM_WAKE_CONFIG;
+		cbm_conv_arm(conv);
+	}
+	mutex_unlock(&conv->lock);
+	cbm_conv_wake(conv, wake);
+	return i ? i : err;
 }
 
 /*
@@ -1746,4 +1849,66 @@ void cbm_conv_get_autoresize(struct cbm_conv *conv,
 	*cfg = conv->autoresize.cfg;
 	mutex_unlock(&conv->lock);
 	cfg->size = size;
+}
+
+/**
+ * cbm_conv_map_info() - the mapping layout and a snapshot of the positions
+ * @conv: the conversation
+ * @info: filled in, but for @info->size
+ */
+void cbm_conv_map_info(struct cbm_conv *conv, struct cbm_map_info *info)
+{
+	const struct cbm_ring *ring = &conv->ring;
+
+	mutex_lock(&conv->lock);
+	info->flags = conv->unlinked ? CBM_MAP_UNLINKED : 0;
+	info->generation = cbm_conv_map_hdr(conv)->generation;
+	info->capacity = ring->size;
+	info->head = ring->head;
+	info->tail = ring->tail;
+	info->first_seq = ring->first_seq;
+	info->next_seq = ring->next_seq;
+	mutex_unlock(&conv->lock);
+
+	info->header_offset = 0;
+	info->header_size = PAGE_SIZE;
+	info->data_offset = PAGE_SIZE;
+	info->data_size = 2 * info->capacity;
+	info->map_size = info->data_offset + info->data_size;
+}
+
+/**
+ * cbm_conv_mmap() - map the header page and the ring's pages
+ * @conv: the conversation
+ * @vma: a read-only mapping being set up, of the header page alone or of
+ *       the whole layout (cbm_conv_map_info())
+ *
+ * Called under mmap_lock, so it takes @conv->map_lock, never @conv->lock.
+ *
+ * Return: 0 or a negative errno (-EPERM outside the initial pid or user
+ * namespace, -EINVAL for another offset or length, -ENOMEM).
+ */
+int cbm_conv_mmap(struct cbm_conv *conv, struct vm_area_struct *vma)
+{
+	unsigned long len = vma->vm_end - vma->vm_start;
+	int err;
+
+	/* Records hold initial-namespace ids, which a mapping cannot translate */
+	if (task_active_pid_ns(current) != &init_pid_ns ||
+	    current_user_ns() != &init_user_ns)
+		return -EPERM;
+	if (vma->vm_pgoff)
+		return -EINVAL;
+
+	mutex_lock(&conv->map_lock);
+	if (len != PAGE_SIZE && len != PAGE_SIZE + 2 * conv->ring.size) {
+		err = -EINVAL;
+		goto out_unlock;
+	}
+	err = vm_insert_page(vma, vma->vm_start, conv->map_page);
+	if (!err && len > PAGE_SIZE)
+		err = cbm_ring_map(&conv->ring, vma, vma->vm_start + PAGE_SIZE);
+out_unlock:
+	mutex_unlock(&conv->map_lock);
+	return err;
 }

@@ -50,6 +50,12 @@ struct mem_cgroup;
  * @charged: bytes charged to the memory caps: ring and pinned copies
  * @memcg: memory cgroup of the creator, charged for all of the memory;
  *         constant
+ * @map_lock: taken inside @lock and inside mmap_lock. Held to replace
+ *            @ring's pages (a resize) and to map them, so mmap() sees one
+ *            generation and never needs @lock, which is held across user
+ *            copies that take mmap_lock.
+ * @map_page: the header page mapped readers watch, written through
+ *            @ring.pub; constant
  * @rd_wait: readers and pollers waiting for messages
  * @wr_wait: writers and pollers waiting for room
  * @flags: CBM_CONV_LOSSLESS, CBM_CONV_ANON, CBM_CONV_DEFAULT; constant
@@ -83,6 +89,9 @@ struct cbm_conv {
 	unsigned long work_at;
 	u64 charged;
 	struct mem_cgroup *memcg;
+	/* see @map_lock above */
+	struct mutex map_lock;
+	struct page *map_page;
 	wait_queue_head_t rd_wait;
 	wait_queue_head_t wr_wait;
 	u32 flags;
@@ -141,15 +150,17 @@ struct cbm_create {
 };
 
 /**
- * struct cbm_msg - what the sender chooses about a message
+ * struct cbm_msg - a message to append
  * @role: an enum cbm_role
  * @flags: message flags
  * @tokens: token count
+ * @from: the payload; its whole count is the message
  */
 struct cbm_msg {
 	u32 role;
 	u32 flags;
 	u32 tokens;
+	struct iov_iter *from;
 };
 
 /**
@@ -204,8 +215,8 @@ void cbm_reader_detach(struct cbm_conv *conv, struct cbm_reader *reader);
 void cbm_reader_set_lossless(struct cbm_conv *conv,
 			     struct cbm_reader *reader, bool lossless);
 
-int cbm_conv_append(struct cbm_conv *conv, const struct cbm_msg *msg,
-		    struct iov_iter *from, bool nonblock, u64 *seqp);
+int cbm_conv_append(struct cbm_conv *conv, const struct cbm_msg *msgs,
+		    unsigned int n, bool nonblock, u64 *first_seq);
 ssize_t cbm_conv_read(struct cbm_conv *conv, struct cbm_reader *reader,
 		      enum cbm_format format, struct iov_iter *to,
 		      bool nonblock);
@@ -230,6 +241,8 @@ int cbm_conv_set_autoresize(struct cbm_conv *conv,
 			    struct cbm_autoresize *cfg);
 void cbm_conv_get_autoresize(struct cbm_conv *conv,
 			     struct cbm_autoresize *cfg);
+void cbm_conv_map_info(struct cbm_conv *conv, struct cbm_map_info *info);
+int cbm_conv_mmap(struct cbm_conv *conv, struct vm_area_struct *vma);
 
 /**
  * cbm_conv_config_gen() - the conversation's configuration generation

@@ -17,6 +17,7 @@
 #include <asm/ioctls.h>
 
 #include "acct.h"
+#include "compat.h"
 #include "conv.h"
 
 struct cbm_limits cbm_limits = {
@@ -194,15 +195,15 @@ static ssize_t cbm_write_iter(struct kiocb *iocb, struct iov_iter *from)
 {
 	struct cbm_file *cf = iocb->ki_filp->private_data;
 	struct cbm_conv *conv = cbm_file_conv(iocb->ki_filp);
-	struct cbm_msg msg = { .role = READ_ONCE(cf->role) };
+	struct cbm_msg msg = { .role = READ_ONCE(cf->role), .from = from };
 	size_t len = iov_iter_count(from);
 	u64 seq;
-	int err;
+	int ret;
 
 	if (IS_ERR(conv))
 		return PTR_ERR(conv);
-	err = cbm_conv_append(conv, &msg, from, cbm_nonblock(iocb), &seq);
-	return err ? err : len;
+	ret = cbm_conv_append(conv, &msg, 1, cbm_nonblock(iocb), &seq);
+	return ret < 0 ? ret : len;
 }
 
 static loff_t cbm_llseek(struct file *file, loff_t offset, int whence)
@@ -355,12 +356,12 @@ static int cbm_ioctl_send(struct file *file, void __user *uarg)
 	msg.role = send.role;
 	msg.flags = send.flags;
 	msg.tokens = send.tokens;
+	msg.from = &iter;
 	iov.iov_base = u64_to_user_ptr(send.data);
 	iov.iov_len = send.len;
 	iov_iter_init(&iter, ITER_SOURCE, &iov, 1, send.len);
-	err = cbm_conv_append(conv, &msg, &iter, file->f_flags & O_NONBLOCK,
-			      &seq);
-	if (err)
+	err = cbm_conv_append(conv, &msg, 1, file->f_flags & O_NONBLOCK, &seq);
+	if (err < 0)
 		return err;
 	return put_user(seq, &usend->seq) ? -EFAULT : 0;
 }
@@ -634,6 +635,110 @@ static int cbm_ioctl_get_autoresize(struct file *file, void __user *uarg)
 	return cbm_copy_out(uarg, usize, &cfg, sizeof(cfg));
 }
 
+static int cbm_ioctl_map_info(struct file *file, void __user *uarg)
+{
+	struct cbm_map_info info;
+	struct cbm_conv *conv;
+	u32 usize;
+	int err;
+
+	err = cbm_get_usize(uarg, offsetofend(struct cbm_map_info, next_seq),
+			    &usize);
+	if (err)
+		return err;
+	conv = cbm_file_conv_may(file, FMODE_READ);
+	if (IS_ERR(conv))
+		return PTR_ERR(conv);
+	cbm_conv_map_info(conv, &info);
+	info.size = usize;
+	return cbm_copy_out(uarg, usize, &info, sizeof(info));
+}
+
+/* The payload of a batched message, which struct cbm_msg points to */
+struct cbm_batch_payload {
+	struct iovec iov;
+	struct iov_iter iter;
+};
+
+/* Copy in and check the descriptors of a batch */
+static int cbm_batch_copy_in(const struct cbm_send_batch *batch,
+			     struct cbm_msg *msgs,
+			     struct cbm_batch_payload *payloads)
+{
+	const void __user *udesc = u64_to_user_ptr(batch->msgs);
+	struct cbm_batch_msg desc;
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < batch->count; i++, udesc += batch->msg_size) {
+		err = copy_struct_from_user(&desc, sizeof(desc), udesc,
+					    batch->msg_size);
+		if (err)
+			return err;
+		if ((desc.flags & ~CBM_MSG_FLAGS) || desc.role >= __CBM_ROLE_MAX)
+			return -EINVAL;
+		payloads[i].iov.iov_base = u64_to_user_ptr(desc.data);
+		payloads[i].iov.iov_len = desc.len;
+		iov_iter_init(&payloads[i].iter, ITER_SOURCE, &payloads[i].iov, 1,
+			      desc.len);
+		msgs[i].role = desc.role;
+		msgs[i].flags = desc.flags;
+		msgs[i].tokens = desc.tokens;
+		msgs[i].from = &payloads[i].iter;
+	}
+	return 0;
+}
+
+static int cbm_ioctl_send_batch(struct file *file, void __user *uarg)
+{
+	struct cbm_send_batch __user *ubatch = uarg;
+	struct cbm_batch_payload *payloads;
+	struct cbm_send_batch batch;
+	struct cbm_conv *conv;
+	struct cbm_msg *msgs;
+	u64 first_seq;
+	int ret;
+
+	ret = cbm_copy_in(&batch, sizeof(batch),
+			  offsetofend(struct cbm_send_batch, first_seq), uarg);
+	if (ret)
+		return ret;
+	if (batch.flags ||
+	    batch.msg_size < offsetofend(struct cbm_batch_msg, data))
+		return -EINVAL;
+	/* A page at most: the kernel checks that an unknown tail is zero */
+	if (batch.count > CBM_BATCH_MAX || batch.msg_size > PAGE_SIZE)
+		return -E2BIG;
+	conv = cbm_file_conv_may(file, FMODE_WRITE);
+	if (IS_ERR(conv))
+		return PTR_ERR(conv);
+	if (!batch.count)
+		return 0;
+
+	msgs = kvmalloc_array(batch.count, sizeof(*msgs), GFP_KERNEL_ACCOUNT);
+	payloads = kvmalloc_array(batch.count, sizeof(*payloads),
+				  GFP_KERNEL_ACCOUNT);
+	if (!msgs || !payloads) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	ret = cbm_batch_copy_in(&batch, msgs, payloads);
+	if (!ret)
+		ret = cbm_conv_append(conv, msgs, batch.count,
+				      file->f_flags & O_NONBLOCK, &first_seq);
+	/*
+	 * Messages were appended: failing now would have the caller append
+	 * them again, so a first_seq that cannot be written back is lost, as
+	 * sendmmsg() loses its error.
+	 */
+	if (ret > 0)
+		put_user(first_seq, &ubatch->first_seq);
+out_free:
+	kvfree(payloads);
+	kvfree(msgs);
+	return ret;
+}
+
 static long cbm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	void __user *uarg = (void __user *)arg;
@@ -669,11 +774,36 @@ static long cbm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return cbm_ioctl_set_autoresize(file, uarg);
 	case CBM_IOC_GET_AUTORESIZE:
 		return cbm_ioctl_get_autoresize(file, uarg);
+	case CBM_IOC_MAP_INFO:
+		return cbm_ioctl_map_info(file, uarg);
+	case CBM_IOC_SEND_BATCH:
+		return cbm_ioctl_send_batch(file, uarg);
 	case FIONREAD:
 		return cbm_ioctl_fionread(file, uarg);
 	default:
 		return -ENOIOCTLCMD;
 	}
+}
+
+static int cbm_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct cbm_file *cf = file->private_data;
+	/* Pairs with smp_store_release() in cbm_file_attach() */
+	struct cbm_conv *conv = smp_load_acquire(&cf->conv);
+
+	/* Only the kernel writes the ring, and nothing in it is code */
+	if (vma->vm_flags & (VM_WRITE | VM_EXEC))
+		return -EPERM;
+	/*
+	 * Binding to `default' here would take the conversation's lock
+	 * inside mmap_lock; CBM_IOC_MAP_INFO binds, as every ioctl does.
+	 */
+	if (!conv)
+		return -EINVAL;
+	/* mprotect() must not add what was refused here */
+	cbm_vm_flags_clear(vma, VM_MAYWRITE | VM_MAYEXEC);
+	cbm_vm_flags_set(vma, VM_DONTEXPAND);
+	return cbm_conv_mmap(conv, vma);
 }
 
 static const struct file_operations cbm_fops = {
@@ -684,6 +814,7 @@ static const struct file_operations cbm_fops = {
 	.write_iter	= cbm_write_iter,
 	.llseek		= cbm_llseek,
 	.poll		= cbm_poll,
+	.mmap		= cbm_mmap,
 	.unlocked_ioctl	= cbm_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 };

@@ -5,6 +5,10 @@
  * The layout follows the BPF ring buffer (kernel/bpf/ringbuf.c): positions
  * run free and are masked by size - 1, and the data pages are mapped twice
  * in a row so that a record never has to be split at the end of the ring.
+ * The same pages, twice, can be mapped into userspace read-only, where
+ * readers follow the positions published in a struct cbm_map_header
+ * without any lock: the barriers below are half of that protocol, and
+ * userspace/lib/cbm_map.h (cbm_map_peek(), cbm_map_intact()) the other.
  */
 #include <linux/gfp.h>
 #include <linux/log2.h>
@@ -57,6 +61,7 @@ int cbm_ring_init(struct cbm_ring *ring, unsigned long size, gfp_t gfp)
 	ring->tail = 0;
 	ring->first_seq = 0;
 	ring->next_seq = 0;
+	ring->pub = NULL;
 	return 0;
 
 err_free_pages:
@@ -110,6 +115,52 @@ void cbm_ring_move(struct cbm_ring *dst, const struct cbm_ring *src)
 }
 
 /**
+ * cbm_ring_publish() - publish a ring's positions to mapped readers
+ * @ring: the ring, whose pages the mappings made from now on show
+ * @hdr: the header page that mapped readers watch
+ *
+ * Called for a new ring and for the ring that replaces another one (a
+ * resize). Mappings of the old pages see @hdr change generation: their
+ * pages are no longer written, and what they read from them must be
+ * checked against the new generation.
+ */
+void cbm_ring_publish(struct cbm_ring *ring, struct cbm_map_header *hdr)
+{
+	ring->pub = hdr;
+	WRITE_ONCE(hdr->capacity, ring->size);
+	WRITE_ONCE(hdr->tail, ring->tail);
+	/*
+	 * Readers check the generation after reading a record
+	 * (cbm_map_intact()); the release orders it before the head
+	 * stores of this ring, so a reader that saw a head of the new ring
+	 * sees the new generation too and drops what it read from old pages.
+	 */
+	smp_store_release(&hdr->generation, hdr->generation + 1);
+	/* Pairs with smp_load_acquire() of head in cbm_map_peek() */
+	smp_store_release(&hdr->head, ring->head);
+}
+
+/**
+ * cbm_ring_map() - insert the ring's pages, twice, into a mapping
+ * @ring: the ring
+ * @vma: a mapping being set up, with room for 2 * @ring->size bytes at
+ *       @addr
+ * @addr: where the first copy starts
+ *
+ * The mapping takes its own reference on every page, so the pages outlive
+ * cbm_ring_destroy() until it is unmapped.
+ *
+ * Return: 0 or a negative errno from vm_insert_pages().
+ */
+int cbm_ring_map(const struct cbm_ring *ring, struct vm_area_struct *vma,
+		 unsigned long addr)
+{
+	unsigned long num = 2 * (ring->size >> PAGE_SHIFT);
+
+	return vm_insert_pages(vma, addr, ring->pages, &num);
+}
+
+/**
  * cbm_ring_reserve() - place for a new record at the head
  * @ring: the ring
  * @len: payload length
@@ -126,6 +177,12 @@ struct cbm_record *cbm_ring_reserve(struct cbm_ring *ring, u32 len)
 	struct cbm_record *rec = cbm_ring_rec(ring, ring->head);
 
 	WARN_ON_ONCE(ring->size - cbm_ring_used(ring) < CBM_RECORD_SPACE(len));
+	/*
+	 * The evictions that made room were published (cbm_ring_evict())
+	 * before the caller overwrites their bytes; pairs with the smp_rmb()
+	 * a mapped reader does before it checks the tail (cbm_map_intact()).
+	 */
+	smp_wmb();
 	rec->hdr_len = sizeof(*rec);
 	rec->len = len;
 	return rec;
@@ -144,6 +201,12 @@ void cbm_ring_commit(struct cbm_ring *ring, struct cbm_record *rec)
 	ring->head += CBM_RECORD_SPACE(rec->len);
 	/* Lockless waiters in cbm_ring_next_seq() only need a fresh value */
 	WRITE_ONCE(ring->next_seq, ring->next_seq + 1);
+	if (ring->pub)
+		/*
+		 * The record is written before mapped readers may see it;
+		 * pairs with smp_load_acquire() of head in cbm_map_peek().
+		 */
+		smp_store_release(&ring->pub->head, ring->head);
 }
 
 /**
@@ -158,6 +221,9 @@ u64 cbm_ring_evict(struct cbm_ring *ring)
 
 	ring->tail += space;
 	ring->first_seq++;
+	/* Ordered before the bytes are reused by the smp_wmb() in reserve */
+	if (ring->pub)
+		WRITE_ONCE(ring->pub->tail, ring->tail);
 	return space;
 }
 

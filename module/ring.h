@@ -10,6 +10,7 @@
 #define _CBM_RING_H
 
 #include <linux/compiler.h>
+#include <linux/mm_types.h>
 #include <linux/types.h>
 #include <linux/cbm.h>
 
@@ -24,6 +25,8 @@
  * @tail: free-running position of the oldest record
  * @first_seq: sequence number of the record at @tail
  * @next_seq: sequence number the next record will get
+ * @pub: where @head and @tail are published to lockless readers that map
+ *       the pages, or NULL; see cbm_ring_publish()
  *
  * Positions only grow; ``pos & (size - 1)`` is the offset in @data. The
  * ring holds the records from @tail to @head; every record takes
@@ -47,11 +50,15 @@ struct cbm_ring {
 	u64 tail;
 	u64 first_seq;
 	u64 next_seq;
+	struct cbm_map_header *pub;
 };
 
 int cbm_ring_init(struct cbm_ring *ring, unsigned long size, gfp_t gfp);
 void cbm_ring_destroy(struct cbm_ring *ring);
 void cbm_ring_move(struct cbm_ring *dst, const struct cbm_ring *src);
+void cbm_ring_publish(struct cbm_ring *ring, struct cbm_map_header *hdr);
+int cbm_ring_map(const struct cbm_ring *ring, struct vm_area_struct *vma,
+		 unsigned long addr);
 struct cbm_record *cbm_ring_reserve(struct cbm_ring *ring, u32 len);
 void cbm_ring_commit(struct cbm_ring *ring, struct cbm_record *rec);
 u64 cbm_ring_evict(struct cbm_ring *ring);

@@ -289,6 +289,51 @@ static void cbm_ring_move_test(struct kunit *test)
 	cbm_ring_destroy(&big);
 }
 
+/*
+ * Mapped readers see every commit and eviction in the header, and a
+ * replacing ring as a new generation with the same positions.
+ */
+static void cbm_ring_publish_test(struct kunit *test)
+{
+	struct cbm_ring *ring = test->priv;
+	struct cbm_map_header *hdr;
+	struct cbm_ring big;
+	u64 seq;
+
+	/* The header layout is ABI too */
+	KUNIT_EXPECT_EQ(test, 40, sizeof(*hdr));
+	KUNIT_EXPECT_EQ(test, 8, offsetof(struct cbm_map_header, generation));
+	KUNIT_EXPECT_EQ(test, 24, offsetof(struct cbm_map_header, head));
+	KUNIT_EXPECT_EQ(test, 32, offsetof(struct cbm_map_header, tail));
+
+	hdr = kunit_kzalloc(test, sizeof(*hdr), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, hdr);
+	cbm_ring_publish(ring, hdr);
+	KUNIT_EXPECT_EQ(test, 1, hdr->generation);
+	KUNIT_EXPECT_EQ(test, ring->size, hdr->capacity);
+
+	for (seq = 0; seq < 60; seq++) {
+		while (ring->size - cbm_ring_used(ring) < CBM_RECORD_SPACE(100))
+			cbm_ring_evict(ring);
+		KUNIT_EXPECT_EQ(test, ring->tail, hdr->tail);
+		cbm_test_append(ring, 100, seq);
+		KUNIT_EXPECT_EQ(test, ring->head, hdr->head);
+	}
+
+	KUNIT_ASSERT_EQ(test, 0, cbm_ring_init(&big, 2 * ring->size,
+					       GFP_KERNEL));
+	KUNIT_EXPECT_NULL(test, big.pub);
+	cbm_ring_move(&big, ring);
+	cbm_ring_publish(&big, hdr);
+	KUNIT_EXPECT_EQ(test, 2, hdr->generation);
+	KUNIT_EXPECT_EQ(test, big.size, hdr->capacity);
+	KUNIT_EXPECT_EQ(test, ring->head, hdr->head);
+	KUNIT_EXPECT_EQ(test, ring->tail, hdr->tail);
+	cbm_test_append(&big, 100, 0);
+	KUNIT_EXPECT_EQ(test, big.head, hdr->head);
+	cbm_ring_destroy(&big);
+}
+
 static struct kunit_case cbm_ring_cases[] = {
 	KUNIT_CASE(cbm_record_layout_test),
 	KUNIT_CASE(cbm_ring_empty_test),
@@ -298,6 +343,7 @@ static struct kunit_case cbm_ring_cases[] = {
 	KUNIT_CASE(cbm_ring_boundary_test),
 	KUNIT_CASE(cbm_ring_pos_test),
 	KUNIT_CASE(cbm_ring_move_test),
+	KUNIT_CASE(cbm_ring_publish_test),
 	{}
 };
 

@@ -33,9 +33,11 @@
  *
  * A file that is never bound with %CBM_IOC_BIND uses the conversation named
  * ``default``, created when the module is loaded. The first operation that
- * needs a conversation (read, write, poll, lseek, %CBM_IOC_SEND,
- * %CBM_IOC_INFO, %CBM_IOC_READER_INFO, ``FIONREAD``) binds an unbound file
- * to ``default``; after that %CBM_IOC_BIND fails with ``EBUSY``.
+ * needs a conversation (read, write, poll, lseek, and every ioctl but
+ * %CBM_IOC_BIND, %CBM_IOC_UNLINK, %CBM_IOC_SET_CONFIG and
+ * %CBM_IOC_GET_CONFIG) binds an unbound file to ``default``; after that
+ * %CBM_IOC_BIND fails with ``EBUSY``. mmap() does not bind: on an unbound
+ * file it fails with ``EINVAL``.
  */
 
 /**
@@ -182,6 +184,130 @@
  */
 
 /**
+ * DOC: Zero-copy reading
+ *
+ * mmap() of a bound file (opened for reading) maps the conversation's ring
+ * read-only, so a reader takes messages in place, without a system call
+ * or a copy per message. %CBM_IOC_MAP_INFO publishes the layout; nothing
+ * in it is a constant userspace may assume:
+ *
+ * ::
+ *
+ *	offset 0                  data_offset                data_offset
+ *	                                                     + capacity
+ *	+------------------------+--------------------------+--------------------------+
+ *	| struct cbm_map_header  | ring bytes               | the same bytes again     |
+ *	| (one page)             | 0 .. capacity - 1        | 0 .. capacity - 1        |
+ *	+------------------------+--------------------------+--------------------------+
+ *	                         <------------------- data_size ---------------------->
+ *	<------------------------------- map_size ------------------------------------>
+ *
+ * The data pages are mapped twice in a row (as in the BPF ring buffer), so
+ * the record at position ``pos`` starts at ``data_offset + (pos &
+ * (capacity - 1))`` and is contiguous even where it crosses the end of the
+ * ring: a record never wraps. Records are struct cbm_record headers (as
+ * the kernel stored them, see below) followed by the payload, every one
+ * CBM_RECORD_SPACE(len) bytes after the previous one. Positions run free
+ * (they only grow) and are kept across resizes.
+ *
+ * The header page holds the producer position &cbm_map_header.head (where
+ * the next record will start), the oldest valid position
+ * &cbm_map_header.tail, the capacity and a generation. Records from tail to
+ * head are complete and immutable until evicted.
+ *
+ * The mapping must start at offset 0 and be either exactly one page (the
+ * header alone, to watch the positions) or exactly
+ * &cbm_map_info.map_size; anything else fails with ``EINVAL``. Writable
+ * or executable mappings fail with ``EPERM`` (``EACCES`` from mmap()
+ * itself for a file not opened for reading), and mprotect() cannot add
+ * ``PROT_WRITE`` or ``PROT_EXEC`` later (``EACCES``). A mapping cannot be
+ * grown with mremap(). Because records cannot be translated in place,
+ * &cbm_record.pid and &cbm_record.uid in the map are the numbers the kernel
+ * recorded (initial pid and user namespaces), and mmap() fails with
+ * ``EPERM`` for a caller in another pid or user namespace; such readers
+ * use read().
+ *
+ * Read protocol (userspace/lib/cbm_map.h implements it). The reader keeps
+ * its own position ``pos`` and the sequence number ``seq`` it expects
+ * there, first taken from one %CBM_IOC_MAP_INFO snapshot (@tail and
+ * @first_seq for the oldest message, @head and @next_seq for the newest):
+ *
+ * 1. ``head = smp_load_acquire(&hdr->head)``; ``pos == head`` means
+ *    nothing new. The kernel publishes head with smp_store_release()
+ *    after writing the record, so everything before head is written.
+ * 2. Take the record at ``pos``: read its header and use (copy, parse)
+ *    the payload in place. Clamp &cbm_record.len to the capacity before
+ *    using it: the bytes may be changing underneath.
+ * 3. ``smp_rmb()``, then read &cbm_map_header.generation and
+ *    &cbm_map_header.tail. The kernel advances tail *before* it overwrites
+ *    the bytes of an evicted record, with smp_wmb() in between, so if the
+ *    reader saw any overwritten byte in step 2 it sees ``tail > pos``
+ *    here. Then the record is discarded (never use a torn record) and the
+ *    reader restarts at tail; the first record there has a sequence number
+ *    above ``seq``, and the difference is the number of messages lost.
+ * 4. If the generation changed, the ring was replaced by a resize: the
+ *    mapped data pages are the old ring's, still valid memory but no
+ *    longer written. Discard the record, unmap, take a new
+ *    %CBM_IOC_MAP_INFO and map again; ``pos`` and ``seq`` stay valid
+ *    (positions are kept), and a shrink that evicted ``pos`` shows up in
+ *    step 3.
+ * 5. Otherwise the record was intact: ``pos += CBM_RECORD_SPACE(len)``,
+ *    ``seq++``.
+ *
+ * A mapping never blocks writers: mapped readers are always lossy, and in
+ * a lossless conversation only the file's read() cursor holds back
+ * eviction. A reader that wants the kernel to wait for it moves that
+ * cursor along with lseek(fd, seq, ``SEEK_SET``) as it consumes (a
+ * consumer position, as in the BPF ring buffer); the same lseek() before
+ * poll() makes ``EPOLLIN`` mean "a message after ``seq``".
+ *
+ * Only the ring is mapped: a pinned message is seen while it is in the
+ * ring; once the ring has reused its place, its kept copy is read with
+ * read() or %CBM_IOC_READ_WINDOW, and in the map it counts as lost like
+ * any message that left the ring. Unpinning clears %CBM_MSG_PINNED in
+ * the stored header, the one change the kernel makes to a published
+ * record.
+ *
+ * Eviction does not erase: an evicted message's bytes stay in the ring's
+ * free space, visible to mappings, until new records overwrite them (or,
+ * for a ring replaced by a resize, until its last mapping goes). Only
+ * readers the conversation's mode admits can map it, and they could read
+ * those messages before; do not rely on a window to wipe data.
+ *
+ * The mapping holds its pages: after a resize the old data pages stay
+ * allocated (charged to the memory cgroup, not to the module's caps) until
+ * the last mapping of them goes away, and the mapping stays valid after
+ * unlink (%CBM_MAP_UNLINKED is set in the header and poll() reports
+ * ``EPOLLHUP``) and after the conversation itself is freed. A child
+ * inherits the mapping across fork() as any shared mapping.
+ */
+
+/**
+ * DOC: Batched appends
+ *
+ * %CBM_IOC_SEND_BATCH appends up to %CBM_BATCH_MAX messages (struct
+ * cbm_batch_msg, each with its own role, flags, token count and payload)
+ * in one system call, as sendmmsg() sends datagrams:
+ *
+ * - The whole batch is checked first: unknown flags or roles (``EINVAL``),
+ *   a payload larger than the conversation accepts or than the window's
+ *   budgets (``EMSGSIZE``), pinned messages beyond ``max_pinned``
+ *   (``ENOSPC``) or an inaccessible payload (``EFAULT``) fail the call
+ *   with nothing appended.
+ * - The messages are then appended in order, with consecutive sequence
+ *   numbers and no other writer's message in between. Only the first one
+ *   may wait for room (in a lossless conversation, unless the file is
+ *   non-blocking). If a later one would have to wait, or fails for lack of
+ *   memory (``ENOMEM``, or ``ENOSPC`` from the memory caps), or its payload
+ *   faults, the batch stops there.
+ * - The call returns the number of messages appended. It fails with the
+ *   first message's errno only if none was appended; the rest of a short
+ *   batch is the caller's to resubmit.
+ *
+ * writev() is not a batch: it gathers its vectors into one message.
+ */
+
+/**
  * DOC: poll
  *
  * - ``EPOLLIN``: this file has unread messages (or an unreported gap).
@@ -205,13 +331,15 @@
  * EACCES       the conversation's owner, group and mode deny the access
  *              the file was opened with (checked as for mq_open()); or
  *              %CBM_IOC_UNLINK by a caller that is neither the owner nor
- *              has ``CAP_SYS_ADMIN``
+ *              has ``CAP_SYS_ADMIN``; mmap() of a file not opened for
+ *              reading; mprotect() adding write or execute to a mapping
  * EAGAIN       non-blocking read with nothing to read; non-blocking write
  *              to a lossless conversation that is full
  * EBADF        read, lseek, ``FIONREAD``, %CBM_IOC_READER_INFO,
- *              %CBM_IOC_READ_WINDOW or %CBM_IOC_SEEK on a file opened
- *              write-only; write, %CBM_IOC_SEND or a configuration change
- *              (see "Resizing") on a file opened read-only
+ *              %CBM_IOC_READ_WINDOW, %CBM_IOC_SEEK or %CBM_IOC_MAP_INFO on
+ *              a file opened write-only; write, %CBM_IOC_SEND,
+ *              %CBM_IOC_SEND_BATCH or a configuration change (see
+ *              "Resizing") on a file opened read-only
  * EBUSY        %CBM_IOC_BIND on a file that is already bound (explicitly
  *              or implicitly to ``default``); %CBM_IOC_UNLINK of
  *              ``default``; %CBM_IOC_RESIZE that would evict a message a
@@ -223,10 +351,13 @@
  * EINVAL       unknown flags or role, a non-zero reserved field, a
  *              malformed name, a struct size smaller than the first
  *              published version, an impossible flag combination, a seek
- *              target after the newest message or an unknown whence
+ *              target after the newest message or an unknown whence; an
+ *              mmap() not at offset 0 or of a length other than one page
+ *              or &cbm_map_info.map_size
  * E2BIG        an ioctl struct larger than the kernel knows, whose unknown
  *              tail is not zero; a capacity (creation, resize, auto-resize
- *              bounds) above the ``max_capacity`` module parameter
+ *              bounds) above the ``max_capacity`` module parameter; a
+ *              batch of more than %CBM_BATCH_MAX messages
  * EMSGSIZE     a message larger than ``max_msg_size`` or than the
  *              conversation can ever hold, or an unpinned one larger than
  *              the window's byte or token budget; a read buffer smaller
@@ -243,7 +374,9 @@
  *              ``max_user_bytes``; pinning beyond ``max_pinned``
  * ENOTTY       an unknown ioctl
  * EPERM        a configuration change (see "Resizing") by a caller that
- *              neither owns the conversation nor has ``CAP_SYS_ADMIN``
+ *              neither owns the conversation nor has ``CAP_SYS_ADMIN``; a
+ *              writable or executable mmap(), or mmap() by a caller outside
+ *              the initial pid or user namespace
  * EPIPE        payload-format read after messages were lost (reported
  *              once); write to an unlinked conversation
  * ESPIPE       pread() or pwrite()
@@ -763,6 +896,121 @@ struct cbm_autoresize {
 	__u32 __reserved;
 };
 
+/* struct cbm_map_header.flags */
+#define CBM_MAP_UNLINKED	0x1U
+
+/**
+ * struct cbm_map_header - the first page of a mapping, written only by the
+ * kernel
+ * @hdr_size: sizeof(struct cbm_map_header); later kernels may append
+ *            fields
+ * @flags: %CBM_MAP_UNLINKED once the conversation is unlinked
+ * @generation: changes whenever the ring is replaced (a resize); the data
+ *              pages of a mapping belong to the generation that
+ *              %CBM_IOC_MAP_INFO reported before it was made
+ * @capacity: ring size in bytes of the current generation
+ * @head: free-running position where the next record will start; store
+ *        released after the record is written
+ * @tail: free-running position of the oldest record still valid; advanced
+ *        before an evicted record's bytes are reused
+ *
+ * See "Zero-copy reading" for the order in which to read the fields.
+ */
+struct cbm_map_header {
+	__u32 hdr_size;
+	__u32 flags;
+	__aligned_u64 generation;
+	__aligned_u64 capacity;
+	__aligned_u64 head;
+	__aligned_u64 tail;
+};
+
+/**
+ * struct cbm_map_info - the mapping layout and a consistent snapshot of
+ * the positions, %CBM_IOC_MAP_INFO
+ * @size: in: the size of the caller's struct; the kernel fills that many
+ *        bytes (zeroing what it does not know)
+ * @flags: %CBM_MAP_UNLINKED once the conversation is unlinked
+ * @generation: the ring's generation, as &cbm_map_header.generation
+ * @capacity: ring size in bytes
+ * @header_offset: mmap() offset of struct cbm_map_header (0)
+ * @header_size: bytes of the header mapping (one page)
+ * @data_offset: offset of the ring's first byte in a full mapping
+ * @data_size: bytes of data pages, twice @capacity
+ * @map_size: the length of a full mapping, @data_offset + @data_size
+ * @head: position after the newest record
+ * @tail: position of the oldest record in the ring
+ * @first_seq: sequence number of the record at @tail (@next_seq when the
+ *             ring is empty)
+ * @next_seq: sequence number the record at @head will get
+ *
+ * The positions and sequence numbers are taken together, under the
+ * conversation's lock: a reader starts at (@tail, @first_seq) for the
+ * oldest message in the ring, or at (@head, @next_seq) for new ones.
+ */
+struct cbm_map_info {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 generation;
+	__aligned_u64 capacity;
+	__aligned_u64 header_offset;
+	__aligned_u64 header_size;
+	__aligned_u64 data_offset;
+	__aligned_u64 data_size;
+	__aligned_u64 map_size;
+	__aligned_u64 head;
+	__aligned_u64 tail;
+	__aligned_u64 first_seq;
+	__aligned_u64 next_seq;
+};
+
+/* Most messages in one %CBM_IOC_SEND_BATCH, as UIO_MAXIOV for iovecs */
+#define CBM_BATCH_MAX		1024
+
+/**
+ * struct cbm_batch_msg - one message of %CBM_IOC_SEND_BATCH
+ * @flags: message flags, as &cbm_send.flags
+ * @role: an enum cbm_role
+ * @len: payload length in bytes
+ * @tokens: token count, as &cbm_send.tokens
+ * @data: pointer to the payload
+ */
+struct cbm_batch_msg {
+	__u32 flags;
+	__u32 role;
+	__u32 len;
+	__u32 tokens;
+	__aligned_u64 data;
+};
+
+/**
+ * struct cbm_send_batch - argument of %CBM_IOC_SEND_BATCH
+ * @size: sizeof(struct cbm_send_batch)
+ * @flags: must be 0
+ * @msgs: pointer to @count descriptors, @msg_size bytes apart
+ * @count: number of descriptors, 0 to %CBM_BATCH_MAX (``E2BIG`` above)
+ * @msg_size: sizeof(struct cbm_batch_msg) as the caller knows it: at
+ *            least the first published version (``EINVAL``), at most a
+ *            page, and a larger descriptor's unknown tail must be zero
+ *            (``E2BIG`` for either)
+ * @first_seq: out: sequence number of the first appended message; the
+ *             others follow it without a hole
+ *
+ * See "Batched appends". The ioctl returns the number of messages
+ * appended (0 for an empty batch), or -1 with errno set if none was. If
+ * @first_seq cannot be written back, the count is still returned (the
+ * messages are stored; failing would have them appended twice) and
+ * @first_seq is lost, as sendmmsg() loses an error after a partial send.
+ */
+struct cbm_send_batch {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 msgs;
+	__u32 count;
+	__u32 msg_size;
+	__aligned_u64 first_seq;
+};
+
 /*
  * Every argument starts with its own size (the kernel accepts older,
  * shorter versions and newer, longer ones whose unknown tail is zero), so
@@ -784,6 +1032,8 @@ enum {
 	CBM_CMD_RESIZE,
 	CBM_CMD_SET_AUTORESIZE,
 	CBM_CMD_GET_AUTORESIZE,
+	CBM_CMD_MAP_INFO,
+	CBM_CMD_SEND_BATCH,
 };
 
 #define CBM_IOC_BIND		_IO(CBM_IOC_MAGIC, CBM_CMD_BIND)
@@ -801,5 +1051,7 @@ enum {
 #define CBM_IOC_RESIZE		_IO(CBM_IOC_MAGIC, CBM_CMD_RESIZE)
 #define CBM_IOC_SET_AUTORESIZE	_IO(CBM_IOC_MAGIC, CBM_CMD_SET_AUTORESIZE)
 #define CBM_IOC_GET_AUTORESIZE	_IO(CBM_IOC_MAGIC, CBM_CMD_GET_AUTORESIZE)
+#define CBM_IOC_MAP_INFO	_IO(CBM_IOC_MAGIC, CBM_CMD_MAP_INFO)
+#define CBM_IOC_SEND_BATCH	_IO(CBM_IOC_MAGIC, CBM_CMD_SEND_BATCH)
 
 #endif /* _UAPI_LINUX_CBM_H */

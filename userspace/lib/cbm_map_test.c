@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+/*
+ * Host unit tests of the map reader in cbm_map.h: its decisions, driven by
+ * a writer simulated in this process. The kernel's side of the protocol
+ * is tested in the VM by selftests/cbm_mmap_test.c; here every state the
+ * reader can meet (torn record, lap, resize, bad data) is made on purpose
+ * and exactly. Prints TAP.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "cbm_map.h"
+
+#define RING_SIZE	4096UL
+
+/* A fake mapping: header, then the ring's bytes twice, as the kernel lays it */
+struct fake {
+	struct cbm_map_header *hdr;
+	unsigned char *data;
+	uint64_t next_seq;
+	uint64_t first_seq;
+};
+
+static int failures;
+
+static void __attribute__((format(printf, 3, 4)))
+check(int ok, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ok)
+		return;
+	printf("# line %d: ", line);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	failures++;
+}
+
+#define CHECK(cond) check(!!(cond), __LINE__, "%s", #cond)
+/* Each side evaluated once: @got is often a call with side effects */
+#define CHECK_EQ(want, got)						\
+	do {								\
+		long long w_ = (long long)(want), g_ = (long long)(got); \
+									\
+		check(w_ == g_, __LINE__, "%s == %s: %lld != %lld",	\
+		      #want, #got, w_, g_);				\
+	} while (0)
+
+/* The header page and the ring's pages mapped twice, back to back */
+static void fake_init(struct fake *f, struct cbm_map *m)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned char *base;
+	int fd;
+
+	memset(f, 0, sizeof(*f));
+	fd = memfd_create("cbm_map_test", 0);
+	if (fd < 0 || ftruncate(fd, RING_SIZE)) {
+		perror("memfd");
+		exit(1);
+	}
+	base = mmap(NULL, page + 2 * RING_SIZE, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED ||
+	    mmap(base + page, RING_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED ||
+	    mmap(base + page + RING_SIZE, RING_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+		perror("mmap");
+		exit(1);
+	}
+	close(fd);
+	f->hdr = (struct cbm_map_header *)base;
+	f->data = base + page;
+	f->hdr->hdr_size = sizeof(*f->hdr);
+	f->hdr->generation = 1;
+	f->hdr->capacity = RING_SIZE;
+
+	/* What cbm_map_open() would have set up, without the ioctl */
+	memset(m, 0, sizeof(*m));
+	m->fd = -1;
+	m->hdr = f->hdr;
+	m->data = f->data;
+	m->capacity = RING_SIZE;
+	m->gen = 1;
+}
+
+static void fake_fini(struct fake *f)
+{
+	munmap(f->hdr, sysconf(_SC_PAGESIZE) + 2 * RING_SIZE);
+}
+
+/* Evict until @len more bytes fit, then append a record of @len bytes */
+static void fake_append(struct fake *f, uint32_t len, unsigned char fill)
+{
+	struct cbm_map_header *h = f->hdr;
+	struct cbm_record *rec;
+
+	while (RING_SIZE - (h->head - h->tail) < CBM_RECORD_SPACE(len)) {
+		rec = (void *)(f->data + (h->tail & (RING_SIZE - 1)));
+		h->tail += CBM_RECORD_SPACE(rec->len);
+		f->first_seq++;
+	}
+	rec = (void *)(f->data + (h->head & (RING_SIZE - 1)));
+	memset(rec, 0, sizeof(*rec));
+	rec->hdr_len = sizeof(*rec);
+	rec->type = CBM_RECORD_MSG;
+	rec->len = len;
+	rec->seq = f->next_seq++;
+	memset(rec + 1, fill, len);
+	h->head += CBM_RECORD_SPACE(len);
+}
+
+static void test_empty(void)
+{
+	struct cbm_map_rec r;
+	struct cbm_map m;
+	struct fake f;
+
+	fake_init(&f, &m);
+	CHECK_EQ(0, cbm_map_peek(&m, &r));
+	CHECK_EQ(0, cbm_map_release(&m));
+	CHECK(!cbm_map_unlinked(&m));
+	f.hdr->flags = CBM_MAP_UNLINKED;
+	CHECK(cbm_map_unlinked(&m));
+	fake_fini(&f);
+}
+
+/* Records come in order, in place, and across the end of the ring */
+static void test_in_order_and_wrap(void)
+{
+	struct cbm_map_rec r;
+	struct cbm_map m;
+	struct fake f;
+	uint64_t i;
+
+	fake_init(&f, &m);
+	for (i = 0; i < 200; i++) {
+		fake_append(&f, 100 + i % 7, (unsigned char)i);
+		CHECK_EQ(1, cbm_map_peek(&m, &r));
+		CHECK_EQ(CBM_RECORD_MSG, r.hdr.type);
+		CHECK_EQ(i, r.hdr.seq);
+		CHECK_EQ(100 + i % 7, r.hdr.len);
+		CHECK_EQ((unsigned char)i,
+			 ((const unsigned char *)r.payload)[r.hdr.len - 1]);
+		/* Peeking again without releasing hands out the same record */
+		CHECK_EQ(1, cbm_map_peek(&m, &r));
+		CHECK_EQ(i, r.hdr.seq);
+		CHECK_EQ(0, cbm_map_release(&m));
+		CHECK_EQ(0, cbm_map_peek(&m, &r));
+	}
+	CHECK_EQ(200, m.seq);
+	CHECK_EQ(0, m.lost);
+	fake_fini(&f);
+}
+
+/* A lap while a record is in use: -ESTALE, then an exact gap */
+static void test_overwritten_while_used(void)
+{
+	struct cbm_map_rec r;
+	struct cbm_map m;
+	struct fake f;
+	int i;
+
+	fake_init(&f, &m);
+	fake_append(&f, 500, 1);
+	CHECK_EQ(1, cbm_map_peek(&m, &r));
+	for (i = 0; i < 20; i++)
+		fake_append(&f, 500, 2);
+	CHECK_EQ(-ESTALE, cbm_map_release(&m));
+	CHECK_EQ(0, m.seq);
+
+	CHECK_EQ(1, cbm_map_peek(&m, &r));
+	CHECK_EQ(CBM_RECORD_GAP, r.hdr.type);
+	CHECK_EQ(0, r.hdr.seq);
+	CHECK_EQ(f.first_seq, r.hdr.lost);
+	CHECK(r.payload == NULL);
+	CHECK_EQ(f.first_seq, m.lost);
+	/* A gap is consumed at once */
+	CHECK_EQ(0, cbm_map_release(&m));
+
+	CHECK_EQ(1, cbm_map_peek(&m, &r));
+	CHECK_EQ(CBM_RECORD_MSG, r.hdr.type);
+	CHECK_EQ(f.first_seq, r.hdr.seq);
+	CHECK_EQ(0, cbm_map_release(&m));
+	fake_fini(&f);
+}
+
+/* A reader that fell behind before peeking resyncs to the tail */
+static void test_behind_before_peek(void)
+{
+	struct cbm_map_rec r;
+	struct cbm_map m;
+	struct fake f;
+	uint64_t seen = 0, lost = 0;
+	int i, ret;
+
+	fake_init(&f, &m);
+	for (i = 0; i < 100; i++)
+		fake_append(&f, 200, (unsigned char)i);
+	while ((ret = cbm_map_peek(&m, &r)) > 0) {
+		if (r.hdr.type == CBM_RECORD_GAP) {
+			lost += r.hdr.lost;
+			continue;
+		}
+		CHECK_EQ(seen + lost, r.hdr.seq);
+		CHECK_EQ((unsigned char)r.hdr.seq,
+			 ((const unsigned char *)r.payload)[0]);
+		CHECK_EQ(0, cbm_map_release(&m));
+		seen++;
+	}
+	CHECK_EQ(0, ret);
+	CHECK_EQ(100, seen + lost);
+	CHECK_EQ(f.first_seq, lost);
+	CHECK_EQ(f.next_seq - f.first_seq, seen);
+	fake_fini(&f);
+}
+
+/* cbm_map_read(): copies, and leaves a record a buffer cannot hold */
+static void test_read_copy(void)
+{
+	struct cbm_record hdr = { 0 };
+	struct cbm_map m;
+	unsigned char buf[300];
+	struct fake f;
+
+	fake_init(&f, &m);
+	fake_append(&f, 250, 7);
+	fake_append(&f, 10, 8);
+	CHECK_EQ(-EMSGSIZE, cbm_map_read(&m, &hdr, buf, 249));
+	CHECK_EQ(250, hdr.len);
+	CHECK_EQ(0, m.seq);
+	CHECK_EQ(1, cbm_map_read(&m, &hdr, buf, sizeof(buf)));
+	CHECK_EQ(0, hdr.seq);
+	CHECK_EQ(7, buf[249]);
+	CHECK_EQ(1, cbm_map_read(&m, &hdr, buf, sizeof(buf)));
+	CHECK_EQ(1, hdr.seq);
+	CHECK_EQ(8, buf[9]);
+	CHECK_EQ(0, cbm_map_read(&m, &hdr, buf, sizeof(buf)));
+	fake_fini(&f);
+}
+
+/* Data that contradicts the protocol is reported, never handed out */
+static void test_bad_data(void)
+{
+	struct cbm_record *rec;
+	struct cbm_map_rec r;
+	struct cbm_map m;
+	struct fake f;
+
+	fake_init(&f, &m);
+	fake_append(&f, 10, 1);
+	rec = (void *)f.data;
+	rec->seq = 5;
+	CHECK_EQ(-EIO, cbm_map_peek(&m, &r));
+	rec->seq = 0;
+	rec->len = RING_SIZE;
+	CHECK_EQ(-EIO, cbm_map_peek(&m, &r));
+	rec->len = 10;
+	rec->type = CBM_RECORD_GAP;
+	CHECK_EQ(-EIO, cbm_map_peek(&m, &r));
+	rec->type = CBM_RECORD_MSG;
+	CHECK_EQ(1, cbm_map_peek(&m, &r));
+	fake_fini(&f);
+}
+
+/*
+ * A new generation: a record in use is stale, and the reader remaps by
+ * itself, here failing with the error of CBM_IOC_MAP_INFO on a file that
+ * is not /dev/cbm.
+ */
+static void test_generation_change(void)
+{
+	struct cbm_map_rec r;
+	struct cbm_map m;
+	struct fake f;
+
+	fake_init(&f, &m);
+	fake_append(&f, 10, 1);
+	CHECK_EQ(1, cbm_map_peek(&m, &r));
+	f.hdr->generation = 2;
+	CHECK_EQ(-ESTALE, cbm_map_release(&m));
+	CHECK_EQ(0, m.seq);
+	m.base = NULL;
+	m.fd = memfd_create("not_cbm", 0);
+	CHECK(m.fd >= 0);
+	CHECK_EQ(-ENOTTY, cbm_map_peek(&m, &r));
+	close(m.fd);
+	fake_fini(&f);
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(void);
+} tests[] = {
+	{ "empty", test_empty },
+	{ "in_order_and_wrap", test_in_order_and_wrap },
+	{ "overwritten_while_used", test_overwritten_while_used },
+	{ "behind_before_peek", test_behind_before_peek },
+	{ "read_copy", test_read_copy },
+	{ "bad_data", test_bad_data },
+	{ "generation_change", test_generation_change },
+};
+
+int main(void)
+{
+	unsigned int i, failed = 0;
+	int before;
+
+	printf("TAP version 13\n1..%zu\n", sizeof(tests) / sizeof(tests[0]));
+	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		before = failures;
+		tests[i].fn();
+		if (failures != before)
+			failed++;
+		printf("%sok %u %s\n", failures != before ? "not " : "", i + 1,
+		       tests[i].name);
+	}
+	return failed ? 1 : 0;
+}
