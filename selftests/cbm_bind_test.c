@@ -52,12 +52,16 @@ FIXTURE(abi) {
 	} arg;
 };
 
-/* @min_size: the struct's first published size, the least accepted */
+/*
+ * @min_size: the struct's first published size, the least accepted
+ * @ret: what a valid call returns (SEND_BATCH: the messages appended)
+ */
 FIXTURE_VARIANT(abi) {
 	unsigned long cmd;
 	__u32 size;
 	__u32 min_size;
 	enum arg_kind kind;
+	int ret;
 };
 
 FIXTURE_VARIANT_ADD(abi, bind) {
@@ -133,6 +137,16 @@ FIXTURE_VARIANT_ADD(abi, get_autoresize) {
 	.min_size = sizeof(struct cbm_autoresize), .kind = ARG_OUT,
 };
 
+FIXTURE_VARIANT_ADD(abi, map_info) {
+	.cmd = CBM_IOC_MAP_INFO, .size = sizeof(struct cbm_map_info),
+	.min_size = sizeof(struct cbm_map_info), .kind = ARG_OUT,
+};
+
+FIXTURE_VARIANT_ADD(abi, send_batch) {
+	.cmd = CBM_IOC_SEND_BATCH, .size = sizeof(struct cbm_send_batch),
+	.min_size = sizeof(struct cbm_send_batch), .kind = ARG_IN, .ret = 1,
+};
+
 FIXTURE_SETUP(abi)
 {
 	conv_name(self->name, "abi");
@@ -170,6 +184,10 @@ static void make_arg(FIXTURE_DATA(abi) *self,
 		     unsigned char *buf, __u32 size)
 {
 	static const char payload[] = "abc";
+	static const struct cbm_batch_msg msg = {
+		.role = CBM_ROLE_USER, .len = sizeof(payload) - 1,
+		.data = (uintptr_t)payload,
+	};
 
 	memset(buf, 0, variant->size);
 	switch (variant->cmd) {
@@ -192,6 +210,15 @@ static void make_arg(FIXTURE_DATA(abi) *self,
 		s->len = strlen(payload);
 		s->data = (uintptr_t)payload;
 		s->seq = ~0ULL;
+		break;
+	}
+	case CBM_IOC_SEND_BATCH: {
+		struct cbm_send_batch *b = (struct cbm_send_batch *)buf;
+
+		b->msgs = (uintptr_t)&msg;
+		b->count = 1;
+		b->msg_size = sizeof(msg);
+		b->first_seq = ~0ULL;
 		break;
 	}
 	case CBM_IOC_SET_CONFIG: {
@@ -225,6 +252,7 @@ static void check_unchanged(struct __test_metadata *_metadata,
 
 	switch (variant->cmd) {
 	case CBM_IOC_SEND:
+	case CBM_IOC_SEND_BATCH:
 		ASSERT_EQ(0, read_info(self->fd, &info));
 		EXPECT_EQ(0, info.next_seq);
 		break;
@@ -234,7 +262,7 @@ static void check_unchanged(struct __test_metadata *_metadata,
 		break;
 	}
 	make_arg(self, variant, self->arg.bytes, variant->size);
-	EXPECT_EQ(0, ioctl(self->fd, variant->cmd, self->arg.bytes));
+	EXPECT_EQ(variant->ret, ioctl(self->fd, variant->cmd, self->arg.bytes));
 }
 
 /* Checks that a successful call did its job */
@@ -246,6 +274,8 @@ static void check_done(struct __test_metadata *_metadata,
 	const struct cbm_fd_config *c = (void *)self->arg.bytes;
 	const struct cbm_send *s = (void *)self->arg.bytes;
 	const struct cbm_info *out = (void *)self->arg.bytes;
+	const struct cbm_send_batch *b = (void *)self->arg.bytes;
+	const struct cbm_map_info *mi = (void *)self->arg.bytes;
 	struct cbm_fd_config cfg;
 	struct cbm_info info;
 	int fd;
@@ -281,6 +311,24 @@ static void check_done(struct __test_metadata *_metadata,
 		EXPECT_EQ(0, out->__reserved);
 		EXPECT_EQ(0600, out->mode);
 		break;
+	case CBM_IOC_SEND_BATCH:
+		EXPECT_EQ(0, b->first_seq);
+		ASSERT_EQ(0, read_info(self->fd, &info));
+		EXPECT_EQ(1, info.next_seq);
+		break;
+	case CBM_IOC_MAP_INFO:
+		ASSERT_EQ(0, read_info(self->fd, &info));
+		EXPECT_EQ(0, mi->flags);
+		EXPECT_EQ(info.capacity, mi->capacity);
+		EXPECT_EQ(0, mi->header_offset);
+		EXPECT_EQ(self->page_size, mi->header_size);
+		EXPECT_EQ(mi->header_size, mi->data_offset);
+		EXPECT_EQ(2 * info.capacity, mi->data_size);
+		EXPECT_EQ(mi->data_offset + mi->data_size, mi->map_size);
+		EXPECT_EQ(mi->tail, mi->head);
+		EXPECT_EQ(0, mi->first_seq);
+		EXPECT_EQ(0, mi->next_seq);
+		break;
 	case CBM_IOC_READER_INFO:
 		EXPECT_EQ(0, ri->cursor);
 		EXPECT_EQ(0, ri->lost);
@@ -305,7 +353,7 @@ static bool tail_is_zero(const unsigned char *tail)
 TEST_F(abi, exact_size)
 {
 	make_arg(self, variant, self->arg.bytes, variant->size);
-	ASSERT_EQ(0, ioctl(self->fd, variant->cmd, self->arg.bytes));
+	ASSERT_EQ(variant->ret, ioctl(self->fd, variant->cmd, self->arg.bytes));
 	check_done(_metadata, self, variant);
 }
 
@@ -343,7 +391,7 @@ TEST_F(abi, larger_zero_tail)
 
 	make_arg(self, variant, self->arg.bytes, variant->size + ABI_TAIL);
 	memset(tail, 0, ABI_TAIL);
-	ASSERT_EQ(0, ioctl(self->fd, variant->cmd, self->arg.bytes));
+	ASSERT_EQ(variant->ret, ioctl(self->fd, variant->cmd, self->arg.bytes));
 	EXPECT_TRUE(tail_is_zero(tail));
 	check_done(_metadata, self, variant);
 }
@@ -363,7 +411,7 @@ TEST_F(abi, larger_nonzero_tail)
 		check_unchanged(_metadata, self, variant);
 		break;
 	case ARG_OUT:
-		ASSERT_EQ(0, ret);
+		ASSERT_EQ(variant->ret, ret);
 		EXPECT_TRUE(tail_is_zero(tail));
 		check_done(_metadata, self, variant);
 		break;
@@ -575,7 +623,7 @@ TEST_F(bad_name, unlink)
  */
 enum implicit_op {
 	OP_READ, OP_WRITE, OP_POLL, OP_LSEEK, OP_SEND, OP_INFO,
-	OP_READER_INFO, OP_FIONREAD,
+	OP_READER_INFO, OP_FIONREAD, OP_SEND_BATCH, OP_MAP_INFO,
 };
 
 FIXTURE(implicit) {
@@ -595,6 +643,8 @@ FIXTURE_VARIANT_ADD(implicit, send) { .op = OP_SEND };
 FIXTURE_VARIANT_ADD(implicit, info) { .op = OP_INFO };
 FIXTURE_VARIANT_ADD(implicit, reader_info) { .op = OP_READER_INFO };
 FIXTURE_VARIANT_ADD(implicit, fionread) { .op = OP_FIONREAD };
+FIXTURE_VARIANT_ADD(implicit, send_batch) { .op = OP_SEND_BATCH };
+FIXTURE_VARIANT_ADD(implicit, map_info) { .op = OP_MAP_INFO };
 
 FIXTURE_SETUP(implicit)
 {
@@ -612,6 +662,10 @@ FIXTURE_TEARDOWN(implicit)
 TEST_F(implicit, binds_default)
 {
 	static union rec_buf buf;
+	static const struct cbm_batch_msg msg = {
+		.role = CBM_ROLE_USER, .len = 9, .data = (uintptr_t)"implicit\n",
+	};
+	struct cbm_map_info mi = { .size = sizeof(mi) };
 	struct cbm_reader_info ri;
 	struct pollfd pfd = { .fd = self->fd, .events = POLLIN };
 	struct cbm_info info;
@@ -646,6 +700,12 @@ TEST_F(implicit, binds_default)
 		break;
 	case OP_FIONREAD:
 		EXPECT_EQ(0, ioctl(self->fd, FIONREAD, &avail));
+		break;
+	case OP_SEND_BATCH:
+		EXPECT_EQ(1, send_batch(self->fd, &msg, 1, NULL));
+		break;
+	case OP_MAP_INFO:
+		EXPECT_EQ(0, ioctl(self->fd, CBM_IOC_MAP_INFO, &mi));
 		break;
 	}
 
@@ -1068,7 +1128,7 @@ TEST_F(bind, unlink_then_recreate)
 TEST(unknown_ioctl_enotty)
 {
 	static const unsigned long cmds[] = {
-		_IO(CBM_IOC_MAGIC, CBM_CMD_GET_AUTORESIZE + 1),
+		_IO(CBM_IOC_MAGIC, CBM_CMD_SEND_BATCH + 1),
 		_IO(CBM_IOC_MAGIC, 0x5f),
 		_IO(CBM_IOC_MAGIC, 0x00),
 	};

@@ -4,13 +4,15 @@
  * named and anonymous conversations, for root and for a uid charged for
  * the first time, epoll, resizing, a pinned send, a write that makes
  * auto-resize grow the ring) or copies to or from user memory (attach,
- * write, send, read) is run again and again, the n-th fallible kernel
- * call failing in run n, until a run sees no failure. Every run must
- * either succeed fully or fail with ENOMEM (allocations) or EFAULT (user
- * copies) and leave nothing behind: no name, no bound file, no message, no
- * conversation counted against max_conversations, no byte charged to the
- * memory caps; a resize that fails changes neither the capacity nor the
- * messages. Leaks are for kmemleak, which the harness scans after the
+ * write, send, a batch, read) is run again and again, the n-th fallible
+ * kernel call failing in run n, until a run sees no failure. Every run
+ * must either succeed fully or fail with ENOMEM (allocations) or EFAULT
+ * (user copies) and leave nothing behind: no name, no bound file, no
+ * message, no conversation counted against max_conversations, no byte
+ * charged to the memory caps; a resize that fails changes neither the
+ * capacity nor the messages. A batch may also stop short: the messages it
+ * appended are whole and charged, the rest left no trace, and resubmitting
+ * the rest completes it. Leaks are for kmemleak, which the harness scans after the
  * debug kernel's run.
  *
  * The kernel's per-task fail-nth (Documentation/fault-injection) picks the
@@ -41,6 +43,9 @@
 
 /* OP_AUTOGROW: a payload that fills a MIN_CAPACITY ring by itself */
 #define FILL_LEN	(MIN_CAPACITY - REC_HDR)
+
+/* Most messages in an OP_BATCH batch */
+#define BATCH_MSGS	64
 
 /* A buffer for CBM_IOC_READ_WINDOW over the conversations made here */
 #define SNAP_SIZE	(128 * 1024)
@@ -86,6 +91,7 @@ enum op {
 	OP_EPOLL,		/* EPOLL_CTL_ADD, which polls the file */
 	OP_RESIZE,		/* CBM_IOC_RESIZE */
 	OP_AUTOGROW,		/* write() to a full lossless ring that may grow */
+	OP_BATCH,		/* CBM_IOC_SEND_BATCH */
 };
 
 FIXTURE(fault) {
@@ -105,15 +111,20 @@ FIXTURE(fault) {
 	unsigned char *snap;	/* its messages, from CBM_IOC_READ_WINDOW */
 	__u64 snap_len;
 	unsigned char *now;	/* a buffer to compare them with */
+	/* OP_BATCH: the descriptors and their payloads */
+	struct cbm_batch_msg *batch;
+	unsigned char *batch_pay;
 };
 
 FIXTURE_VARIANT(fault) {
 	enum op op;
 	__u64 capacity;
 	__u32 conv_flags;
-	__u32 msg_flags;	/* OP_SEND; OP_RESIZE: of the first message */
+	/* OP_SEND, OP_BATCH: of each message; OP_RESIZE: of the first */
+	__u32 msg_flags;
 	__u64 target;		/* OP_RESIZE: the new capacity */
-	unsigned int msgs;	/* OP_RESIZE: messages of msg_len bytes */
+	/* OP_RESIZE: messages of msg_len bytes; OP_BATCH: in the batch */
+	unsigned int msgs;
 	size_t msg_len;
 	uid_t owner;		/* OP_ANON: fsuid of the call, the new owner */
 	/*
@@ -140,6 +151,17 @@ FIXTURE_VARIANT_ADD(fault, write_default) { .op = OP_WRITE_DEFAULT };
 FIXTURE_VARIANT_ADD(fault, send) { .op = OP_SEND };
 FIXTURE_VARIANT_ADD(fault, send_pinned) {
 	.op = OP_SEND, .msg_flags = CBM_MSG_PINNED,
+};
+FIXTURE_VARIANT_ADD(fault, send_batch) {
+	.op = OP_BATCH, .capacity = 4096, .msgs = 3,
+};
+/* the kernel's copies of pinned messages, one per message */
+FIXTURE_VARIANT_ADD(fault, send_batch_pinned) {
+	.op = OP_BATCH, .capacity = 4096, .msgs = 3,
+	.msg_flags = CBM_MSG_PINNED,
+};
+FIXTURE_VARIANT_ADD(fault, send_batch_64) {
+	.op = OP_BATCH, .capacity = 16384, .msgs = BATCH_MSGS,
 };
 FIXTURE_VARIANT_ADD(fault, read) { .op = OP_READ };
 FIXTURE_VARIANT_ADD(fault, epoll_add) { .op = OP_EPOLL };
@@ -207,6 +229,10 @@ FIXTURE_SETUP(fault)
 	self->now = malloc(SNAP_SIZE);
 	ASSERT_NE(NULL, self->snap);
 	ASSERT_NE(NULL, self->now);
+	self->batch = calloc(BATCH_MSGS, sizeof(*self->batch));
+	self->batch_pay = malloc(BATCH_MSGS * PAYLOAD_LEN);
+	ASSERT_NE(NULL, self->batch);
+	ASSERT_NE(NULL, self->batch_pay);
 
 	if (access(FAIL_NTH, F_OK)) {
 		self->unsupported = "kernel without CONFIG_FAULT_INJECTION";
@@ -263,6 +289,8 @@ FIXTURE_TEARDOWN(fault)
 	free(self->rb);
 	free(self->snap);
 	free(self->now);
+	free(self->batch);
+	free(self->batch_pay);
 }
 
 /* The next fallible call this thread makes fails, @nth calls from now */
@@ -371,6 +399,30 @@ static void check_round_trip(struct __test_metadata *_metadata, int fd)
 	ASSERT_EQ(PAYLOAD_LEN, read_tag(fd, PAYLOAD_LEN));
 }
 
+/*
+ * OP_BATCH: message @i of the batch, PAYLOAD_LEN bytes tagged @i, each
+ * with its own role, application flags and token count
+ */
+static void make_batch_msg(FIXTURE_DATA(fault) *self,
+			   const FIXTURE_VARIANT(fault) *variant,
+			   unsigned int i)
+{
+	static const __u32 roles[] = {
+		CBM_ROLE_USER, CBM_ROLE_ASSISTANT, CBM_ROLE_TOOL,
+	};
+	struct cbm_batch_msg *m = &self->batch[i];
+	unsigned char *p = self->batch_pay + i * PAYLOAD_LEN;
+	size_t j;
+
+	for (j = 0; j < PAYLOAD_LEN; j++)
+		p[j] = payload_byte(i, j);
+	m->flags = variant->msg_flags | (i + 1) << 16;
+	m->role = roles[i % ARRAY_SIZE(roles)];
+	m->len = PAYLOAD_LEN;
+	m->tokens = i;
+	m->data = (uintptr_t)p;
+}
+
 static void op_prepare(struct __test_metadata *_metadata,
 		       FIXTURE_DATA(fault) *self,
 		       const FIXTURE_VARIANT(fault) *variant)
@@ -416,6 +468,16 @@ static void op_prepare(struct __test_metadata *_metadata,
 		self->fd = cbm_open(O_WRONLY);
 		ASSERT_LE(0, self->fd);
 		break;
+	case OP_BATCH:
+		self->fd = cbm_open(O_RDWR | O_NONBLOCK);
+		ASSERT_LE(0, self->fd);
+		ASSERT_EQ(0, cbm_bind(self->fd, "", CBM_BIND_ANON, 0600, 0,
+				      variant->capacity));
+		ASSERT_GE(variant->capacity,
+			  variant->msgs * CBM_RECORD_SPACE(PAYLOAD_LEN));
+		for (i = 0; i < variant->msgs; i++)
+			make_batch_msg(self, variant, i);
+		break;
 	case OP_SEND:
 	case OP_READ:
 		self->fd = cbm_open(O_RDWR | O_NONBLOCK);
@@ -441,7 +503,11 @@ static void op_prepare(struct __test_metadata *_metadata,
 	}
 }
 
-/* The call under test; nothing in it may fault in user pages */
+/*
+ * The call under test; nothing in it may fault in user pages. Returns 0
+ * if it did all its work and -1 if it failed, or for a batch cut short,
+ * the number of messages it appended.
+ */
 static int op_run(FIXTURE_DATA(fault) *self,
 		  const FIXTURE_VARIANT(fault) *variant)
 {
@@ -480,6 +546,11 @@ static int op_run(FIXTURE_DATA(fault) *self,
 	case OP_AUTOGROW:
 		n = write(self->fd, PAYLOAD, PAYLOAD_LEN);
 		return n == PAYLOAD_LEN ? 0 : -1;
+	case OP_BATCH:
+		self->seq = ~0ULL;
+		n = send_batch(self->fd, self->batch, variant->msgs,
+			       &self->seq);
+		return n == variant->msgs ? 0 : n;
 	}
 	return -1;
 }
@@ -554,6 +625,41 @@ static void check_resized(struct __test_metadata *_metadata,
 			    len));
 }
 
+/*
+ * OP_BATCH: the conversation holds the batch's first @k messages, whole
+ * and in order, and the charge of their pinned copies; nothing else
+ */
+static void check_batch(struct __test_metadata *_metadata,
+			FIXTURE_DATA(fault) *self,
+			const FIXTURE_VARIANT(fault) *variant, unsigned int k)
+{
+	const struct cbm_batch_msg *m = self->batch;
+	__u64 pinned = variant->msg_flags ? k : 0;
+	const struct cbm_record *rec;
+	struct cbm_info info;
+	__u64 len, off = 0;
+	unsigned int i;
+
+	ASSERT_EQ(0, read_info(self->fd, &info));
+	EXPECT_EQ(k, info.next_seq);
+	EXPECT_EQ(k, info.msgs);
+	EXPECT_EQ(0, info.evicted);
+	EXPECT_EQ(pinned, info.pinned);
+	EXPECT_EQ(pinned * CBM_RECORD_SPACE(PAYLOAD_LEN), info.pinned_bytes);
+	ASSERT_EQ(0, copy_window(self->fd, self->now, &len));
+	ASSERT_EQ(k * CBM_RECORD_SPACE(PAYLOAD_LEN), len);
+	for (i = 0; i < k; i++, off += CBM_RECORD_SPACE(PAYLOAD_LEN)) {
+		rec = (const struct cbm_record *)(self->now + off);
+		EXPECT_EQ(i, rec->seq);
+		EXPECT_EQ(m[i].role, rec->role);
+		EXPECT_EQ(m[i].flags, rec->flags);
+		EXPECT_EQ(m[i].tokens, rec->tokens);
+		ASSERT_EQ(PAYLOAD_LEN, rec->len);
+		EXPECT_TRUE(payload_ok(self->now + off + REC_HDR, PAYLOAD_LEN,
+				       i)) TH_LOG("message %u", i);
+	}
+}
+
 /* The call succeeded: it did all it should */
 static void op_check_done(struct __test_metadata *_metadata,
 			  FIXTURE_DATA(fault) *self,
@@ -621,7 +727,32 @@ static void op_check_done(struct __test_metadata *_metadata,
 					    sizeof(*self->rb)));
 		EXPECT_EQ(0, memcmp(self->rb->bytes, PAYLOAD, PAYLOAD_LEN));
 		break;
+	case OP_BATCH:
+		EXPECT_EQ(0, self->seq);
+		check_batch(_metadata, self, variant, variant->msgs);
+		break;
 	}
+}
+
+/*
+ * OP_BATCH stopped after @k messages: they are stored, the rest left no
+ * trace, and resubmitting the rest completes the batch
+ */
+static void op_check_partial(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(fault) *self,
+			     const FIXTURE_VARIANT(fault) *variant,
+			     unsigned int k)
+{
+	__u64 seq = ~0ULL;
+
+	ASSERT_EQ(OP_BATCH, variant->op);
+	ASSERT_GT(variant->msgs, k);
+	EXPECT_EQ(0, self->seq);
+	check_batch(_metadata, self, variant, k);
+	ASSERT_EQ(variant->msgs - k, send_batch(self->fd, &self->batch[k],
+						variant->msgs - k, &seq));
+	EXPECT_EQ(k, seq);
+	check_batch(_metadata, self, variant, variant->msgs);
 }
 
 /*
@@ -694,6 +825,11 @@ static void op_check_undone(struct __test_metadata *_metadata,
 			check_unchanged(_metadata, self);
 		}
 		break;
+	case OP_BATCH:
+		check_batch(_metadata, self, variant, 0);
+		ASSERT_EQ(0, op_run(self, variant));
+		op_check_done(_metadata, self, variant);
+		break;
 	}
 }
 
@@ -712,8 +848,8 @@ static void op_cleanup(FIXTURE_DATA(fault) *self,
 
 TEST_F(fault, fail_each_call)
 {
+	int nth, ret, err, room, partial = 0;
 	bool injected;
-	int nth, ret, err, room;
 	__u64 held;
 
 	if (self->unsupported)
@@ -734,6 +870,10 @@ TEST_F(fault, fail_each_call)
 		setfsuid(0);
 		if (ret == 0) {
 			op_check_done(_metadata, self, variant);
+		} else if (ret > 0) {
+			ASSERT_TRUE(injected) TH_LOG("a batch cut short");
+			op_check_partial(_metadata, self, variant, ret);
+			partial++;
 		} else {
 			ASSERT_TRUE(err == ENOMEM || err == EFAULT ||
 				    (variant->soft_errno &&
@@ -753,6 +893,11 @@ TEST_F(fault, fail_each_call)
 	/* and every byte they charged to the memory caps */
 	EXPECT_EQ(held, acct_held(_metadata, variant->owner));
 	TH_LOG("%d fallible calls, each failed once", nth - 1);
+	/* copying each payload can fail: past the first, the batch stops */
+	if (variant->op == OP_BATCH && variant->msgs > 1) {
+		EXPECT_LT(0, partial);
+		TH_LOG("%d batches cut short", partial);
+	}
 }
 
 TEST_HARNESS_MAIN

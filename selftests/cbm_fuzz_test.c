@@ -3,13 +3,17 @@
  * cbm fuzz: several processes make random system calls on /dev/cbm files
  * for CBM_FUZZ_SECS seconds (default FUZZ_SECS): open, close, dup, every
  * ioctl with random sizes, flags, names and pointers (NULL, unmapped,
- * kernel, non-canonical, straddling a guard page), random ioctl numbers,
- * read, readv, write, writev, lseek, poll, epoll, mmap and fcntl, on files
- * they share (inherited before fork(), so one file description in many
- * processes) and on a small pool of names; one process runs as an
- * unprivileged user. Windows (small limits, ages of a few milliseconds),
- * pinned messages, resizes and auto-resizes with short periods change the
- * conversations under the other processes' reads and writes. A timer
+ * kernel, non-canonical, straddling a guard page), batches of random
+ * descriptors, random ioctl numbers, read, readv, write, writev, lseek,
+ * poll, epoll and fcntl, on files they share (inherited before fork(), so
+ * one file description in many processes) and on a small pool of names;
+ * one process runs as an unprivileged user. Mappings of random lengths,
+ * offsets and protections are made, read, split by unmapping and
+ * protecting parts of them, shrunk and grown with mremap() while the
+ * conversations under them are written, resized, unlinked and freed.
+ * Windows (small limits, ages of a few milliseconds), pinned messages,
+ * resizes and auto-resizes with short periods change the conversations
+ * under the other processes' reads, writes and mappings. A timer
  * interrupts blocking calls with a signal, so nothing can block for long.
  *
  * Each call must return a value that makes sense for it or fail with an
@@ -64,6 +68,13 @@
 /* Sequence numbers of the last pinned messages a worker sent */
 #define PINS		8
 
+/* Descriptors of a batch: at most BATCH_DESCS, BATCH_STRIDE bytes apart */
+#define BATCH_DESCS	16
+#define BATCH_STRIDE	64
+
+/* Mappings of /dev/cbm files a worker holds at once */
+#define MAPS		4
+
 #define ERRS(...)	((const int []){ __VA_ARGS__, 0 })
 
 struct fuzz {
@@ -74,6 +85,23 @@ struct fuzz {
 	__u64 *ops;		/* shared: calls each worker made */
 	__u64 max_pinned;	/* the max_pinned parameter, never changed */
 	__u64 default_capacity;	/* the default_capacity parameter */
+};
+
+/*
+ * A mapping of a /dev/cbm file, @len bytes at @addr, all of them the
+ * worker's until it unmaps the whole: a part it unmaps is replaced by an
+ * anonymous PROT_NONE mapping, so that nothing else can be mapped there
+ * (which the worker would then read, protect or unmap as its own).
+ * @holes: some parts were replaced; the rest is no longer read, and
+ * mprotect() or mremap() of it may act on those parts
+ * @mixed: parts have different protections; it is no longer read
+ */
+struct mapping {
+	unsigned char *addr;	/* NULL for none */
+	size_t len;
+	bool readable;
+	bool holes;
+	bool mixed;
 };
 
 /* One worker's state */
@@ -90,6 +118,7 @@ struct worker {
 	unsigned char *wbuf;	/* WBUF_SIZE, then a PROT_NONE page */
 	__u64 pins[PINS];	/* see do_unpin() */
 	unsigned int npins;	/* pinned messages sent */
+	struct mapping maps[MAPS];
 	size_t page;
 	bool dirty;		/* see mess() */
 	char what[256];		/* the call being made, for the report */
@@ -433,6 +462,102 @@ static void do_send(struct worker *w)
 		w->pins[w->npins++ % PINS] = s.seq;
 }
 
+/*
+ * A batch: descriptors with the fields do_send() picks, at the end of the
+ * window buffer (the last ones may run into its guard page), a random
+ * count and descriptor size, tails zero or not.
+ */
+static void do_send_batch(struct worker *w)
+{
+	unsigned char *descs = w->wbuf + WBUF_SIZE -
+			       BATCH_DESCS * BATCH_STRIDE;
+	struct cbm_batch_msg m;
+	struct cbm_send_batch b;
+	struct cbm_info info;
+	unsigned int i, n;
+	int fd = some_fd(w);
+	__u32 count, msg_size;
+	void *p;
+	int ret;
+
+	/* mostly short batches of short messages, which windows admit */
+	n = one_in(w, 4) ? rnd(w, 3) :
+	    1 + rnd(w, one_in(w, 2) ? 4 : BATCH_DESCS);
+	if (!mess(w))
+		msg_size = PICK(w, sizeof(m), sizeof(m), sizeof(m) + 8,
+				BATCH_STRIDE);
+	else if (one_in(w, 4))
+		msg_size = rnd(w, 1ULL << 32);
+	else
+		msg_size = PICK(w, 0, 8, 16, sizeof(m) - 1, sizeof(m) + 1,
+				BATCH_STRIDE + 8, 1 << 20);
+	count = n;
+	if (mess(w))
+		count = PICK(w, BATCH_DESCS + 1, CBM_BATCH_MAX,
+			     CBM_BATCH_MAX + 1, UINT32_MAX);
+	memset(descs, 0, BATCH_DESCS * BATCH_STRIDE);
+	for (i = 0; i < n; i++) {
+		memset(&m, 0, sizeof(m));
+		/* few pinned: max_pinned would refuse most batches */
+		m.flags = CHOOSE(w, (0, 0, 0xabcd0000, CBM_MSG_PINNED | 0x10000),
+				 (2, 0x8000, CBM_MSG_PINNED | 0x8000));
+		m.role = CHOOSE(w, (CBM_ROLE_OTHER, CBM_ROLE_SYSTEM,
+				    CBM_ROLE_USER, CBM_ROLE_ASSISTANT,
+				    CBM_ROLE_TOOL), (__CBM_ROLE_MAX));
+		m.len = one_in(w, 2) ? rnd(w, 64) : some_len(w);
+		m.data = (uintptr_t)some_ptr(w, m.len);
+		m.tokens = one_in(w, 4) ? 0 : rnd(w, 64);
+		memcpy(descs + i * BATCH_STRIDE, &m, sizeof(m));
+		if (mess(w))
+			descs[i * BATCH_STRIDE + sizeof(m) +
+			      rnd(w, BATCH_STRIDE - sizeof(m))] = 1;
+	}
+	/* the descriptors as the kernel reads them, msg_size bytes apart */
+	if (msg_size != BATCH_STRIDE && msg_size <= BATCH_STRIDE)
+		for (i = 1; i < n; i++)
+			memmove(descs + i * msg_size, descs + i * BATCH_STRIDE,
+				msg_size);
+
+	memset(&b, 0, sizeof(b));
+	b.flags = CHOOSE(w, (0), (1, 1U << 31));
+	b.msgs = one_in(w, 8) ? (uintptr_t)some_ptr(w, sizeof(m)) :
+		 (uintptr_t)descs;
+	b.count = count;
+	b.msg_size = msg_size;
+	b.first_seq = rng_next(&w->rng);
+	b.size = some_size(w, sizeof(b));
+	p = place_arg(w, &b, sizeof(b), b.size);
+	describe(w, "SEND_BATCH fd %d size %u flags %#x msgs %#llx count %u msg_size %u arg %p",
+		 fd, b.size, b.flags, (unsigned long long)b.msgs, b.count,
+		 b.msg_size, p);
+	ret = ioctl(fd, CBM_IOC_SEND_BATCH, p);
+	check(w, ret, send_errs);
+	if (ret < 0)
+		return;
+	if (arena_room(w, p) < sizeof(b))
+		bad_result(w, "succeeded on memory it cannot have read");
+	/* as the kernel saw it, flipped bit included */
+	memcpy(&b, p, sizeof(b));
+	if ((__u32)ret > b.count || !ret != !b.count)
+		bad_result(w, "SEND_BATCH returned a count it was not given");
+	if (!ret)
+		return;
+	memset(&info, 0, sizeof(info));
+	info.size = sizeof(info);
+	/* next_seq only grows, so it is still after the batch */
+	if (!ioctl(fd, CBM_IOC_INFO, &info) &&
+	    b.first_seq + ret > info.next_seq)
+		bad_result(w, "SEND_BATCH first_seq after the newest message");
+	if (b.msgs != (uintptr_t)descs || b.msg_size > BATCH_STRIDE)
+		return;
+	/* pinned messages to unpin later: do_unpin() */
+	for (i = 0; i < (unsigned int)ret; i++) {
+		memcpy(&m, descs + i * b.msg_size, sizeof(m));
+		if (m.flags & CBM_MSG_PINNED)
+			w->pins[w->npins++ % PINS] = b.first_seq + i;
+	}
+}
+
 static void do_set_config(struct worker *w)
 {
 	struct cbm_fd_config c;
@@ -528,6 +653,28 @@ static void check_autoresize(struct worker *w, const struct cbm_autoresize *a)
 		bad_result(w, "auto-resize settings it cannot have accepted");
 }
 
+/* What CBM_IOC_MAP_INFO returns: a layout and one consistent snapshot */
+static void check_map_info(struct worker *w, const struct cbm_map_info *mi)
+{
+	if (mi->flags & ~CBM_MAP_UNLINKED)
+		bad_result(w, "unknown map flags");
+	if (mi->capacity < MIN_CAPACITY ||
+	    (mi->capacity & (mi->capacity - 1)))
+		bad_result(w, "map capacity not a power of two, or below a page");
+	if (mi->header_offset || mi->header_size != w->page ||
+	    mi->data_offset < mi->header_size || mi->data_offset % w->page ||
+	    mi->data_size != 2 * mi->capacity ||
+	    mi->map_size != mi->data_offset + mi->data_size)
+		bad_result(w, "map layout does not add up");
+	/* every record takes at least a header */
+	if (mi->tail > mi->head || mi->head - mi->tail > mi->capacity ||
+	    mi->first_seq > mi->next_seq ||
+	    (mi->next_seq - mi->first_seq) * CBM_RECORD_SPACE(0) >
+	    mi->head - mi->tail ||
+	    (mi->head == mi->tail) != (mi->first_seq == mi->next_seq))
+		bad_result(w, "map positions and sequence numbers disagree");
+}
+
 static const int get_config_errs[] = { EINVAL, EFAULT, 0 };
 /* INFO, GET_WINDOW, GET_AUTORESIZE: binding to `default' may be denied */
 static const int info_errs[] = { EINVAL, EFAULT, EACCES, 0 };
@@ -551,6 +698,8 @@ static void do_get(struct worker *w)
 		  info_errs },
 		{ CBM_IOC_GET_AUTORESIZE, "GET_AUTORESIZE",
 		  sizeof(struct cbm_autoresize), info_errs },
+		{ CBM_IOC_MAP_INFO, "MAP_INFO", sizeof(struct cbm_map_info),
+		  reader_info_errs },
 	};
 	unsigned int i = rnd(w, ARRAY_SIZE(cmds));
 	unsigned char buf[sizeof(struct cbm_info)];
@@ -579,6 +728,9 @@ static void do_get(struct worker *w)
 	if (cmds[i].cmd == CBM_IOC_GET_AUTORESIZE &&
 	    usize >= sizeof(struct cbm_autoresize))
 		check_autoresize(w, (const struct cbm_autoresize *)p);
+	if (cmds[i].cmd == CBM_IOC_MAP_INFO &&
+	    usize >= sizeof(struct cbm_map_info))
+		check_map_info(w, (const struct cbm_map_info *)p);
 }
 
 /* The union of every ioctl's errors, for numbers chosen at random */
@@ -603,7 +755,7 @@ static void do_random_ioctl(struct worker *w)
 	case 2:
 		/* cbm's own commands, and the first one after them */
 		cmd = _IO(CBM_IOC_MAGIC, CBM_CMD_BIND +
-			  rnd(w, CBM_CMD_GET_AUTORESIZE - CBM_CMD_BIND + 2));
+			  rnd(w, CBM_CMD_SEND_BATCH - CBM_CMD_BIND + 2));
 		break;
 	default:
 		/* type 0xCB with any number, direction and size */
@@ -753,30 +905,219 @@ static void do_epoll(struct worker *w)
 	}
 }
 
+/* A slot for a new mapping: an empty one, or one emptied for it */
+static struct mapping *map_slot(struct worker *w)
+{
+	struct mapping *m = &w->maps[rnd(w, MAPS)];
+
+	if (m->addr)
+		CHILD_CHECK(munmap(m->addr, m->len) == 0);
+	memset(m, 0, sizeof(*m));
+	return m;
+}
+
+/* A mapping this worker holds, or NULL */
+static struct mapping *some_map(struct worker *w)
+{
+	struct mapping *m = &w->maps[rnd(w, MAPS)];
+
+	return m->addr ? m : NULL;
+}
+
 /*
- * cbm has no mmap yet: every mapping is refused, by the VFS (EACCES) if the
- * file's access mode does not allow it, else by the device (ENODEV).
+ * Reads a whole mapping: the header's fields must make sense, and every
+ * data page must be there, whatever happened to the conversation since
+ * (resized, unlinked, freed). Tail is read before head, as both only grow.
  */
+static void read_map(struct worker *w, const struct mapping *m)
+{
+	const volatile struct cbm_map_header *hdr = (const void *)m->addr;
+	volatile unsigned char sink;
+	__u64 tail, head, cap;
+	size_t off;
+
+	tail = hdr->tail;
+	head = __atomic_load_n(&hdr->head, __ATOMIC_ACQUIRE);
+	cap = hdr->capacity;
+	if (hdr->hdr_size < sizeof(struct cbm_map_header) ||
+	    (hdr->flags & ~CBM_MAP_UNLINKED))
+		bad_result(w, "map header size or flags");
+	if (cap < MIN_CAPACITY || (cap & (cap - 1)) || tail > head)
+		bad_result(w, "map header capacity or positions");
+	for (off = w->page; off < m->len; off += w->page)
+		sink = m->addr[off];
+	(void)sink;
+}
+
+/*
+ * mmap() of a file: the header page alone or the full layout, read-only
+ * and from offset 0, succeed; any other length or offset is EINVAL,
+ * writable or executable mappings EPERM, and the VFS refuses a file not
+ * opened for reading and a shared writable mapping of a file not opened
+ * for writing (EACCES). A file never bound is EINVAL (CBM_IOC_MAP_INFO,
+ * made first, binds it if it can). A resize between CBM_IOC_MAP_INFO and
+ * mmap() may make the length it gave EINVAL, and that of any other ring
+ * size valid.
+ */
+/* Whether @len is the full mapping of a ring of some capacity */
+static bool full_map_len(const struct worker *w, size_t len)
+{
+	size_t cap = (len - w->page) / 2;
+
+	return len > w->page && len == w->page + 2 * cap &&
+	       cap >= MIN_CAPACITY && cap <= FUZZ_MAX_CAPACITY &&
+	       !(cap & (cap - 1));
+}
+
 static void do_mmap(struct worker *w)
 {
+	struct cbm_map_info mi = { .size = sizeof(mi) };
 	int fd = some_fd(w);
-	int prot = PICK(w, PROT_READ, PROT_WRITE, PROT_READ | PROT_WRITE);
-	int flags = PICK(w, MAP_SHARED, MAP_PRIVATE);
 	int acc = fcntl(fd, F_GETFL) & O_ACCMODE;
-	size_t len = w->page * (1 + rnd(w, 16));
-	int want = ENODEV;
+	int prot = CHOOSE(w, (PROT_READ), (PROT_WRITE, PROT_EXEC, PROT_NONE,
+					   PROT_READ | PROT_WRITE,
+					   PROT_READ | PROT_EXEC));
+	int flags = one_in(w, 4) ? MAP_PRIVATE : MAP_SHARED;
+	size_t full = 0, len, rounded;
+	off_t off = mess(w) ? (off_t)w->page * (1 + rnd(w, 16)) : 0;
+	bool vfs_refuses, layout_ok, may_einval;
+	struct mapping *m;
+	void *p;
+	int err;
+
+	if (!ioctl(fd, CBM_IOC_MAP_INFO, &mi))
+		full = mi.map_size;
+	if (!mess(w)) {
+		len = full && one_in(w, 2) ? full : w->page;
+	} else {
+		switch (rnd(w, 6)) {
+		case 0:
+			len = PICK(w, 0, 1, 1ULL << 40);
+			break;
+		case 1:
+			len = w->page - 1 + PICK(w, 0, 2, 4097);
+			break;
+		case 2:
+			len = full + w->page;
+			break;
+		case 3:
+			len = full - w->page;
+			break;
+		case 4:
+			len = full / 2;
+			break;
+		default:
+			len = w->page * rnd(w, 1024);
+			break;
+		}
+	}
+	rounded = (len + w->page - 1) / w->page * w->page;
+	vfs_refuses = acc == O_WRONLY ||
+		      (flags == MAP_SHARED && (prot & PROT_WRITE) &&
+		       acc != O_RDWR);
+	layout_ok = !off && (rounded == w->page || rounded == full ||
+			     full_map_len(w, rounded));
+	may_einval = !len || off || rounded != w->page || !full;
+
+	m = map_slot(w);
+	describe(w, "mmap fd %d len %zu prot %#x flags %#x offset %lld", fd,
+		 len, prot, flags, (long long)off);
+	p = mmap(NULL, len, prot, flags, fd, off);
+	err = errno;
+	if (p != MAP_FAILED) {
+		if (!len || vfs_refuses || !layout_ok ||
+		    (prot & (PROT_WRITE | PROT_EXEC)))
+			bad_result(w, "mapped what it must refuse");
+		m->addr = p;
+		m->len = rounded;
+		m->readable = prot & PROT_READ;
+		if (m->readable)
+			read_map(w, m);
+		return;
+	}
+	/* the address space or the memory cgroup may be exhausted */
+	if (err == ENOMEM && len)
+		return;
+	if (err == EINVAL && may_einval)
+		return;
+	if (err == EACCES && (vfs_refuses || w->unpriv))
+		return;
+	if (err == EPERM && !vfs_refuses && (prot & (PROT_WRITE | PROT_EXEC)))
+		return;
+	bad_result(w, strerror(err));
+}
+
+/*
+ * Something done to a mapping: read it, change the protection of a part
+ * (never to writable or executable), unmap a part or shrink it, try to
+ * grow it.
+ */
+static void do_map_op(struct worker *w)
+{
+	struct mapping *m = some_map(w);
+	size_t pages, first, cnt;
+	unsigned char *part;
+	int prot, ret;
 	void *p;
 
-	if (acc == O_WRONLY ||
-	    (flags == MAP_SHARED && (prot & PROT_WRITE) && acc != O_RDWR))
-		want = EACCES;
-	describe(w, "mmap fd %d len %zu prot %#x flags %#x", fd, len, prot,
-		 flags);
-	p = mmap(NULL, len, prot, flags, fd, w->page * rnd(w, 4));
-	if (p != MAP_FAILED)
-		bad_result(w, "mapped a cbm file");
-	if (errno != want)
-		bad_result(w, strerror(errno));
+	if (!m)
+		return;
+	pages = m->len / w->page;
+	first = rnd(w, pages);
+	cnt = 1 + rnd(w, pages - first);
+	part = m->addr + first * w->page;
+	switch (rnd(w, 5)) {
+	case 0:
+		if (m->readable && !m->holes && !m->mixed)
+			read_map(w, m);
+		break;
+	case 1:
+		prot = PICK(w, PROT_READ, PROT_NONE, PROT_WRITE, PROT_EXEC,
+			    PROT_READ | PROT_WRITE);
+		/* a replaced part would take write or execute */
+		if ((prot & (PROT_WRITE | PROT_EXEC)) && m->holes)
+			break;
+		describe(w, "mprotect pages %zu-%zu of %zu prot %#x", first,
+			 first + cnt - 1, pages, prot);
+		ret = mprotect(part, cnt * w->page, prot);
+		if (prot & (PROT_WRITE | PROT_EXEC)) {
+			if (ret != -1 || errno != EACCES)
+				bad_result(w, "mprotect added write or execute");
+			break;
+		}
+		if (ret)
+			bad_result(w, strerror(errno));
+		if (cnt < pages)
+			m->mixed = true;
+		else
+			m->readable = prot & PROT_READ;
+		break;
+	case 2:
+		describe(w, "unmapping pages %zu-%zu of %zu", first,
+			 first + cnt - 1, pages);
+		p = mmap(part, cnt * w->page, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		CHILD_CHECK(p == part);
+		m->holes = true;
+		break;
+	case 3:
+		describe(w, "mremap %zu pages to %zu", pages, cnt);
+		p = mremap(m->addr, m->len, cnt * w->page, 0);
+		if (p != m->addr)
+			bad_result(w, "mremap could not shrink a mapping");
+		m->len = cnt * w->page;
+		break;
+	default:
+		/* a replaced part could grow */
+		if (m->holes)
+			break;
+		describe(w, "mremap %zu pages to %zu", pages, pages + cnt);
+		p = mremap(m->addr, m->len, m->len + cnt * w->page,
+			   one_in(w, 2) ? MREMAP_MAYMOVE : 0);
+		if (p != MAP_FAILED || errno != EFAULT)
+			bad_result(w, "mremap grew a mapping");
+		break;
+	}
 }
 
 static void do_open(struct worker *w)
@@ -1150,10 +1491,10 @@ static const struct {
 	{ do_set_config, 3 }, { do_get, 6 }, { do_random_ioctl, 4 },
 	{ do_write, 10 }, { do_read, 10 }, { do_lseek, 4 },
 	{ do_positional, 1 }, { do_poll, 4 }, { do_epoll, 3 },
-	{ do_mmap, 1 }, { do_open, 4 }, { do_close_dup, 3 }, { do_fcntl, 2 },
+	{ do_mmap, 3 }, { do_map_op, 3 }, { do_open, 4 }, { do_close_dup, 3 }, { do_fcntl, 2 },
 	{ do_param, 1 }, { do_set_window, 3 }, { do_unpin, 2 },
 	{ do_read_window, 4 }, { do_seek, 3 }, { do_resize, 3 },
-	{ do_set_autoresize, 2 },
+	{ do_set_autoresize, 2 }, { do_send_batch, 6 },
 };
 
 static void run_worker(struct fuzz *fz, int id)

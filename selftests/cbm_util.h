@@ -268,6 +268,36 @@ static inline int send_msg(int fd, __u32 role, __u32 flags, const void *data,
 	return send_tok(fd, role, flags, data, len, 0, seq);
 }
 
+/*
+ * CBM_IOC_SEND_BATCH of @count descriptors @msg_size bytes apart at @msgs;
+ * stores the first sequence number in *first_seq if not NULL and a message
+ * was appended. Returns what ioctl() returned: the messages appended.
+ */
+static inline int send_batch_sized(int fd, const void *msgs, __u32 count,
+				   __u32 msg_size, __u64 *first_seq)
+{
+	struct cbm_send_batch b;
+	int ret;
+
+	memset(&b, JUNK, sizeof(b));
+	b.size = sizeof(b);
+	b.flags = 0;
+	b.msgs = (uintptr_t)msgs;
+	b.count = count;
+	b.msg_size = msg_size;
+	ret = ioctl(fd, CBM_IOC_SEND_BATCH, &b);
+	if (ret > 0 && first_seq)
+		*first_seq = b.first_seq;
+	return ret;
+}
+
+/* send_batch_sized() of an array of struct cbm_batch_msg */
+static inline int send_batch(int fd, const struct cbm_batch_msg *msgs,
+			     __u32 count, __u64 *first_seq)
+{
+	return send_batch_sized(fd, msgs, count, sizeof(*msgs), first_seq);
+}
+
 /* CBM_IOC_SET_WINDOW with these limits; returns what ioctl() returned */
 static inline int set_window(int fd, __u32 flags, __u64 max_msgs,
 			     __u64 max_bytes, __u64 max_tokens,
