@@ -102,24 +102,33 @@ struct cbm_map_rec {
 /* smp_rmb(): loads before it are done before loads after it */
 #define cbm_map_rmb()		__atomic_thread_fence(__ATOMIC_ACQUIRE)
 
+static inline int cbm_map_get_info(int fd, struct cbm_map_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->size = sizeof(*info);
+	return ioctl(fd, CBM_IOC_MAP_INFO, info) ? -errno : 0;
+}
+
 /* Map the current generation; keeps @m->pos and @m->seq */
 static inline int cbm_map_setup(struct cbm_map *m, struct cbm_map_info *info)
 {
-	int tries;
+	struct cbm_map_info now;
+	int tries, err;
 	void *base;
 
 	for (tries = 0; tries < CBM_MAP_SETUP_TRIES; tries++) {
-		memset(info, 0, sizeof(*info));
-		info->size = sizeof(*info);
-		if (ioctl(m->fd, CBM_IOC_MAP_INFO, info))
-			return -errno;
+		err = cbm_map_get_info(m->fd, info);
+		if (err)
+			return err;
 		base = mmap(NULL, info->map_size, PROT_READ, MAP_SHARED, m->fd,
 			    0);
 		if (base == MAP_FAILED) {
-			/* A resize since the snapshot changed the size */
-			if (errno == EINVAL)
-				continue;
-			return -errno;
+			err = -errno;
+			/* Only a resize since the snapshot is worth a retry */
+			if (err != -EINVAL || cbm_map_get_info(m->fd, &now) ||
+			    now.generation == info->generation)
+				return err;
+			continue;
 		}
 		/* The pages are of the snapshot's generation if it still holds */
 		if (cbm_map_load_acquire(&((const struct cbm_map_header *)
@@ -145,8 +154,9 @@ static inline int cbm_map_setup(struct cbm_map *m, struct cbm_map_info *info)
  *      opened for reading
  * @start: an enum cbm_map_start
  *
- * Returns 0 or a negative errno: those of %CBM_IOC_MAP_INFO and mmap(),
- * -EAGAIN if resizes kept racing the mapping.
+ * Returns 0 or a negative errno: those of %CBM_IOC_MAP_INFO and mmap()
+ * (an mmap() ``EINVAL`` is retried only if a resize explains it), -EAGAIN
+ * if resizes kept racing the mapping.
  */
 static inline int cbm_map_open(struct cbm_map *m, int fd,
 			       enum cbm_map_start start)
@@ -173,13 +183,17 @@ static inline void cbm_map_close(struct cbm_map *m)
 	if (m->base)
 		munmap(m->base, m->len);
 	m->base = NULL;
+	m->hdr = NULL;
+	m->data = NULL;
+	m->len = 0;
 }
 
 /**
  * cbm_map_remap() - map the current generation after a resize
  * @m: the reader; its position and sequence number are kept
  *
- * cbm_map_peek() calls this by itself when the generation changes.
+ * cbm_map_peek() calls this by itself when the generation changes, and
+ * again on the next call after a remap failed.
  *
  * Returns 0 or a negative errno, as cbm_map_open(); the old mapping is
  * gone either way.
@@ -218,7 +232,8 @@ static inline int cbm_map_peek(struct cbm_map *m, struct cbm_map_rec *r)
 	int err;
 
 	for (;;) {
-		if (cbm_map_gen_changed(m)) {
+		/* Unmapped: a remap failed before; try again */
+		if (!m->base || cbm_map_gen_changed(m)) {
 			err = cbm_map_remap(m);
 			if (err)
 				return err;
@@ -267,6 +282,8 @@ static inline int cbm_map_peek(struct cbm_map *m, struct cbm_map_rec *r)
 /* Whether the record handed out is still intact, after it was used */
 static inline bool cbm_map_intact(const struct cbm_map *m)
 {
+	if (!m->base)
+		return false;
 	/* Pairs with smp_wmb() in cbm_ring_reserve(), as in cbm_map_peek() */
 	cbm_map_rmb();
 	return !cbm_map_gen_changed(m) &&
@@ -338,11 +355,12 @@ static inline int cbm_map_read(struct cbm_map *m, struct cbm_record *hdr,
  * cbm_map_unlinked() - whether the conversation was unlinked
  * @m: the reader
  *
- * Returns true once it was: nothing more will be appended.
+ * Returns true once it was: nothing more will be appended. False while
+ * unmapped after a failed remap.
  */
 static inline bool cbm_map_unlinked(const struct cbm_map *m)
 {
-	return cbm_map_load(&m->hdr->flags) & CBM_MAP_UNLINKED;
+	return m->base && (cbm_map_load(&m->hdr->flags) & CBM_MAP_UNLINKED);
 }
 
 /**

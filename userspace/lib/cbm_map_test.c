@@ -84,6 +84,8 @@ static void fake_init(struct fake *f, struct cbm_map *m)
 	/* What cbm_map_open() would have set up, without the ioctl */
 	memset(m, 0, sizeof(*m));
 	m->fd = -1;
+	m->base = base;
+	m->len = page + 2 * RING_SIZE;
 	m->hdr = f->hdr;
 	m->data = f->data;
 	m->capacity = RING_SIZE;
@@ -272,7 +274,8 @@ static void test_bad_data(void)
 /*
  * A new generation: a record in use is stale, and the reader remaps by
  * itself, here failing with the error of CBM_IOC_MAP_INFO on a file that
- * is not /dev/cbm.
+ * is not /dev/cbm. Unmapped after that, it must not touch the old
+ * mapping again, and tries to map anew on the next peek.
  */
 static void test_generation_change(void)
 {
@@ -286,12 +289,15 @@ static void test_generation_change(void)
 	f.hdr->generation = 2;
 	CHECK_EQ(-ESTALE, cbm_map_release(&m));
 	CHECK_EQ(0, m.seq);
-	m.base = NULL;
 	m.fd = memfd_create("not_cbm", 0);
 	CHECK(m.fd >= 0);
 	CHECK_EQ(-ENOTTY, cbm_map_peek(&m, &r));
+	CHECK(m.base == NULL);
+	CHECK(!cbm_map_unlinked(&m));
+	CHECK_EQ(0, cbm_map_release(&m));
+	CHECK_EQ(-ENOTTY, cbm_map_peek(&m, &r));
+	CHECK_EQ(0, m.seq);
 	close(m.fd);
-	fake_fini(&f);
 }
 
 static const struct {
