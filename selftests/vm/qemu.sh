@@ -20,7 +20,10 @@
 # ~/.cache/cbm), CBM_KERNEL (stock, the default, or debug), CBM_KVM=1 to use
 # KVM instead of TCG, CBM_VM_TIMEOUT (seconds for the whole check or demo
 # run, default 1500 on the stock kernel and 3000 on the debug kernel),
-# CBM_TEST_TIMEOUT (seconds for one check entry, default 600), CBM_APPEND
+# CBM_TEST_TIMEOUT (seconds for one check entry, default 600),
+# CBM_BOOT_TIMEOUT (seconds for a check run's guest to reach /init, default
+# 120 stock and 300 debug; a guest that does not is booted once more),
+# CBM_APPEND
 # (more kernel command line), CBM_STRESS_SECS and CBM_FUZZ_SECS (handed to
 # the guest's tests).
 set -euo pipefail
@@ -45,6 +48,7 @@ stock)
 	ready=$kernel
 	memory=1024
 	vm_timeout=${CBM_VM_TIMEOUT:-1500}
+	boot_timeout=${CBM_BOOT_TIMEOUT:-120}
 	extra=
 	;;
 debug)
@@ -53,6 +57,7 @@ debug)
 	ready=$cache/debug-kernel/build/cbm-key
 	memory=2048
 	vm_timeout=${CBM_VM_TIMEOUT:-3000}
+	boot_timeout=${CBM_BOOT_TIMEOUT:-300}
 	# Every KASAN report, not only the first.
 	extra=kasan_multi_shot
 	;;
@@ -90,28 +95,56 @@ case $mode in
 check)
 	console=$outdir/console.log
 	tap=$outdir/tap.log
-	rm -f "$console" "$tap"
 	# No "quiet": WARN() and friends print at KERN_WARNING and must reach
 	# the console log the host scans.
 	append+=" loglevel=7 cbmvm_timeout=$test_timeout ${CBM_APPEND:-}"
-	timeout -k 10 "$vm_timeout" "${qemu[@]}" -monitor none \
-		-serial "file:$console" \
-		-chardev "file,id=tap,path=$tap" \
-		-device isa-serial,chardev=tap \
-		-append "$append" </dev/null &
-	vm=$!
 	# timeout(1) runs QEMU in a process group of its own, out of reach
 	# of the terminal's Ctrl-C: stop it when this script stops.
-	trap 'kill $vm 2>/dev/null || :' EXIT
+	vm=
+	trap '[ -z "$vm" ] || kill $vm 2>/dev/null || :' EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
-	start=$SECONDS
-	tail -s 0.2 -n +1 -F --pid=$vm "$console" 2>/dev/null |
-		sed -u -n -e 's/\r$//' -e 's/^cbmvm: /  /p' &
-	progress=$!
-	status=0
-	wait $vm || status=$?
-	wait $progress || :
+	for attempt in 1 2; do
+		rm -f "$console" "$tap"
+		timeout -k 10 "$vm_timeout" "${qemu[@]}" -monitor none \
+			-serial "file:$console" \
+			-chardev "file,id=tap,path=$tap" \
+			-device isa-serial,chardev=tap \
+			-append "$append" </dev/null &
+		vm=$!
+		start=$SECONDS
+		tail -s 0.2 -n +1 -F --pid=$vm "$console" 2>/dev/null |
+			sed -u -n -e 's/\r$//' -e 's/^cbmvm: /  /p' &
+		progress=$!
+		# A guest kernel that dies before /init runs no test at all
+		# (the debug kernel has been seen to oops in early boot under
+		# TCG, before any module): boot it once more, saying so.
+		booted=0
+		while kill -0 $vm 2>/dev/null; do
+			if grep -q '^cbmvm: up' "$console" 2>/dev/null; then
+				booted=1
+				break
+			fi
+			[ $((SECONDS - start)) -lt "$boot_timeout" ] || break
+			sleep 1
+		done
+		grep -q '^cbmvm: up' "$console" 2>/dev/null && booted=1
+		if [ $booted = 0 ] && [ $attempt = 1 ]; then
+			kill $vm 2>/dev/null || :
+			wait $vm 2>/dev/null || :
+			wait $progress 2>/dev/null || :
+			echo "qemu: the guest did not reach /init in" \
+			     "$((SECONDS - start)) s; booting it again" \
+			     "(first console kept in $console.boot1)"
+			mv "$console" "$console.boot1" 2>/dev/null || :
+			continue
+		fi
+		status=0
+		wait $vm || status=$?
+		wait $progress || :
+		break
+	done
+	vm=
 	trap - EXIT
 	if [ $status -eq 124 ]; then
 		echo "qemu: stopped after the $vm_timeout s time limit (CBM_VM_TIMEOUT)"
