@@ -681,16 +681,6 @@ static bool cbm_conv_find_room(const struct cbm_conv *conv, u64 need,
 	return true;
 }
 
-static bool cbm_conv_make_room(struct cbm_conv *conv, u64 need)
-{
-	u64 evict_to;
-
-	if (!cbm_conv_find_room(conv, need, &evict_to))
-		return false;
-	cbm_conv_evict_to(conv, evict_to);
-	return true;
-}
-
 /* The oldest unpinned record in the ring, or NULL; *@seqp is its seq */
 static const struct cbm_record *
 cbm_conv_oldest_unpinned(const struct cbm_conv *conv, u64 *seqp)
@@ -976,14 +966,17 @@ static void cbm_conv_uncharge_pin(struct cbm_conv *conv, u64 space)
 }
 
 /*
- * Make room for @need bytes, growing the ring first if auto-resize allows.
+ * Whether room for @need bytes can be made now, growing the ring first if
+ * auto-resize allows; with @evict, make it.
  *
  * Return: 0, -EAGAIN if the caller would have to wait for lossless
  * readers, or another negative errno.
  */
-static int cbm_conv_try_room(struct cbm_conv *conv, u64 need,
-			     unsigned int *wake)
+static int cbm_conv_room(struct cbm_conv *conv, u64 need, bool evict,
+			 unsigned int *wake)
 {
+	u64 evict_to;
+
 	lockdep_assert_held(&conv->lock);
 	for (;;) {
 		if (conv->unlinked)
@@ -991,8 +984,11 @@ static int cbm_conv_try_room(struct cbm_conv *conv, u64 need,
 		/* A resize may have left the ring too small for good */
 		if (need > conv->ring.size)
 			return -EMSGSIZE;
-		if (cbm_conv_make_room(conv, need))
+		if (cbm_conv_find_room(conv, need, &evict_to)) {
+			if (evict)
+				cbm_conv_evict_to(conv, evict_to);
 			return 0;
+		}
 		if (!cbm_conv_autoresize(conv, true))
 			return -EAGAIN;
 		*wake |= CBM_WAKE_CONFIG;
@@ -1056,7 +1052,7 @@ static int cbm_conv_append_one(struct cbm_conv *conv,
 		if (err)
 			goto err_free_pin;
 	}
-	err = cbm_conv_try_room(conv, need, wake);
+	err = cbm_conv_room(conv, need, true, wake);
 	if (err)
 		goto err_uncharge;
 
@@ -1142,10 +1138,13 @@ int cbm_conv_append(struct cbm_conv *conv, const struct cbm_msg *msgs,
 
 	mutex_lock(&conv->lock);
 	for (;;) {
-		/* Again after a wait: the window or the capacity may be new */
+		/*
+		 * Again after a wait: the window or the capacity may be new.
+		 * Nothing is evicted before the first message is ready.
+		 */
 		err = cbm_conv_check_batch(conv, msgs, n);
 		if (!err)
-			err = cbm_conv_try_room(conv, need, &wake);
+			err = cbm_conv_room(conv, need, false, &wake);
 		if (err != -EAGAIN || nonblock)
 			break;
 		gen = conv->room_gen;

@@ -614,6 +614,33 @@ TEST_F(limits, total_pin)
 }
 
 /*
+ * A pinned message refused by a cap costs nothing, even when the ring is
+ * full and the message would have needed room: nothing is evicted first.
+ */
+TEST_F(limits, refused_pin_evicts_nothing)
+{
+	struct cbm_info before, after;
+	long long usage;
+	unsigned int i;
+	int fa;
+
+	usage = probe_usage(_metadata, self, "max_total_bytes", NULL);
+	fa = create_ok(_metadata, self, "a", SMALL_CAP);
+	ASSERT_EQ(0, param_write("max_total_bytes", usage + SMALL_CAP));
+	/* twice round the ring: full, and every new message evicts */
+	for (i = 0; i < 2 * SMALL_CAP / CBM_RECORD_SPACE(PIN_LEN); i++)
+		ASSERT_EQ(0, send_flags(fa, 0, PIN_LEN, NULL));
+	ASSERT_EQ(0, read_info(fa, &before));
+	ASSERT_LT(0, before.evicted);
+	ASSERT_GT(CBM_RECORD_SPACE(PIN_LEN), before.capacity - before.used);
+
+	expect_enospc(_metadata, pin(fa, PIN_LEN, NULL));
+	ASSERT_EQ(0, read_info(fa, &after));
+	EXPECT_TRUE(info_same(&before, &after));
+	close(fa);
+}
+
+/*
  * Auto-resize does not grow a ring past the cap, and does once the cap
  * allows it (so the first half can fail).
  */
