@@ -6,12 +6,15 @@
  * A "user" and an "assistant" process take turns, each waiting for the
  * other's message with a blocking read(). A "tail" process follows the
  * conversation with poll() and prints every message with the header the
- * kernel stamped on it. Once the tail has shown the whole conversation,
+ * kernel stamped on it, and a "map" process follows it without copying,
+ * through a read-only mmap() of the ring (userspace/lib/cbm_map.h), and
+ * sums up what it saw. Once the tail has shown the whole conversation,
  * the parent prints the conversation's state and unlinks it, which ends
  * the user's and the assistant's reads with end of file.
  *
- * Exits 0 only if every call succeeded and the tail saw every message,
- * in order, with the sender's pid and uid.
+ * Exits 0 only if every call succeeded, the tail saw every message, in
+ * order, with the sender's pid and uid, and the map reader saw every
+ * message in order too.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +32,8 @@
 #include <unistd.h>
 
 #include <linux/cbm.h>
+
+#include "cbm_map.h"
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #define __printf(a, b)	__attribute__((format(printf, a, b)))
@@ -80,7 +85,7 @@ static const char * const role_names[__CBM_ROLE_MAX] = {
 	[CBM_ROLE_TOOL]		= "tool",
 };
 
-enum { CHILD_USER, CHILD_ASSISTANT, CHILD_TAIL, NR_CHILDREN };
+enum { CHILD_USER, CHILD_ASSISTANT, CHILD_MAP, CHILD_TAIL, NR_CHILDREN };
 
 struct child {
 	const char *name;
@@ -91,11 +96,13 @@ struct child {
 
 static int user_run(void);
 static int assistant_run(void);
+static int map_run(void);
 static int tail_run(void);
 
 static struct child children[NR_CHILDREN] = {
 	[CHILD_USER]		= { .name = "user", .run = user_run },
 	[CHILD_ASSISTANT]	= { .name = "assistant", .run = assistant_run },
+	[CHILD_MAP]		= { .name = "map", .run = map_run },
 	[CHILD_TAIL]		= { .name = "tail", .run = tail_run },
 };
 
@@ -437,6 +444,67 @@ static int tail_run(void)
 	}
 	reader_close(&r);
 	return ret;
+}
+
+/*
+ * Follow the conversation through a read-only mapping of its ring: each
+ * message is looked at in place, and cbm_map_release() confirms it was
+ * not overwritten meanwhile. No system call per message, only to sleep.
+ */
+static int map_run(void)
+{
+	__u64 bytes = 0, seen = 0;
+	struct cbm_map_rec rec;
+	struct cbm_map m;
+	int fd, ret, err;
+
+	fd = conv_open(O_RDONLY, 0);
+	if (fd < 0)
+		return -1;
+	err = cbm_map_open(&m, fd, CBM_MAP_OLDEST);
+	if (err) {
+		errno = -err;
+		close(fd);
+		return fail("mmap");
+	}
+	while (seen < NR_MESSAGES) {
+		ret = cbm_map_peek(&m, &rec);
+		if (ret < 0) {
+			errno = -ret;
+			ret = fail("cbm_map_peek");
+			break;
+		}
+		if (!ret) {
+			if (cbm_map_unlinked(&m)) {
+				ret = complain("map: conversation ended after %llu of %zu messages",
+					       seen, NR_MESSAGES);
+				break;
+			}
+			ret = cbm_map_wait(&m, -1);
+			if (ret < 0) {
+				errno = -ret;
+				ret = fail("cbm_map_wait");
+				break;
+			}
+			continue;
+		}
+		if (rec.hdr.type != CBM_RECORD_MSG || rec.hdr.seq != seen) {
+			ret = complain("map: expected message %llu, got %s %llu",
+				       seen, rec.hdr.type == CBM_RECORD_GAP ?
+				       "a gap at" : "message", rec.hdr.seq);
+			break;
+		}
+		if (cbm_map_release(&m))
+			continue;
+		bytes += rec.hdr.len;
+		seen++;
+	}
+	if (ret >= 0)
+		printf("cbm-demo: map (pid %d) read all %llu messages, %llu payload bytes, in place through a read-only mmap() of the ring\n",
+		       getpid(), seen, bytes);
+	cbm_map_close(&m);
+	close(fd);
+	return ret < 0 ? -1 : 0;
 }
 
 static int print_info(int fd)
