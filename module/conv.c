@@ -941,13 +941,23 @@ void cbm_reader_set_lossless(struct cbm_conv *conv,
 }
 
 /* Reserve budget and caps for a pinned copy of @space bytes */
+/*
+ * Whether @space more bytes of pinned copies fit in max_pinned. The limit
+ * is read once: it may be lowered meanwhile, below @space.
+ */
+static bool cbm_conv_pin_fits(const struct cbm_conv *conv, u64 space)
+{
+	u64 max = READ_ONCE(cbm_limits.max_pinned);
+
+	return space <= max && conv->pinned_bytes <= max - space;
+}
+
 static int cbm_conv_charge_pin(struct cbm_conv *conv, u64 space)
 {
 	int err;
 
 	lockdep_assert_held(&conv->lock);
-	if (space > READ_ONCE(cbm_limits.max_pinned) ||
-	    conv->pinned_bytes > READ_ONCE(cbm_limits.max_pinned) - space)
+	if (!cbm_conv_pin_fits(conv, space))
 		return -ENOSPC;
 	err = cbm_acct_charge(conv->uid, space);
 	if (err)
@@ -1002,7 +1012,6 @@ static int cbm_conv_room(struct cbm_conv *conv, u64 need, bool evict,
 static int cbm_conv_check_batch(const struct cbm_conv *conv,
 				const struct cbm_msg *msgs, unsigned int n)
 {
-	u64 max_pinned = READ_ONCE(cbm_limits.max_pinned);
 	u32 max_len = cbm_conv_max_payload(conv);
 	u64 pinned = 0;
 	unsigned int i;
@@ -1019,8 +1028,7 @@ static int cbm_conv_check_batch(const struct cbm_conv *conv,
 			return -EMSGSIZE;
 	}
 	/* Lowering max_pinned below what is pinned only stops new pins */
-	if (pinned &&
-	    (pinned > max_pinned || conv->pinned_bytes > max_pinned - pinned))
+	if (pinned && !cbm_conv_pin_fits(conv, pinned))
 		return -ENOSPC;
 	return 0;
 }

@@ -331,14 +331,38 @@ static int cbm_ioctl_unlink(void __user *uarg)
 	return cbm_conv_unlink(ul.name);
 }
 
+/* The payload of a message sent by ioctl, which struct cbm_msg points to */
+struct cbm_user_payload {
+	struct iovec iov;
+	struct iov_iter iter;
+};
+
+/*
+ * Check what an ioctl says about a message (struct cbm_send, struct
+ * cbm_batch_msg) and make it a struct cbm_msg whose payload is @p.
+ */
+static int cbm_msg_from_user(struct cbm_msg *msg, struct cbm_user_payload *p,
+			     u32 role, u32 flags, u32 tokens, u64 data, u32 len)
+{
+	if ((flags & ~CBM_MSG_FLAGS) || role >= __CBM_ROLE_MAX)
+		return -EINVAL;
+	p->iov.iov_base = u64_to_user_ptr(data);
+	p->iov.iov_len = len;
+	iov_iter_init(&p->iter, ITER_SOURCE, &p->iov, 1, len);
+	msg->role = role;
+	msg->flags = flags;
+	msg->tokens = tokens;
+	msg->from = &p->iter;
+	return 0;
+}
+
 static int cbm_ioctl_send(struct file *file, void __user *uarg)
 {
 	struct cbm_send __user *usend = uarg;
+	struct cbm_user_payload payload;
 	struct cbm_conv *conv;
 	struct cbm_send send;
-	struct iov_iter iter;
 	struct cbm_msg msg;
-	struct iovec iov;
 	u64 seq;
 	int err;
 
@@ -346,20 +370,15 @@ static int cbm_ioctl_send(struct file *file, void __user *uarg)
 			  uarg);
 	if (err)
 		return err;
-	if ((send.flags & ~CBM_MSG_FLAGS) || send.role >= __CBM_ROLE_MAX ||
-	    send.__reserved)
+	if (send.__reserved)
 		return -EINVAL;
+	err = cbm_msg_from_user(&msg, &payload, send.role, send.flags,
+				send.tokens, send.data, send.len);
+	if (err)
+		return err;
 	conv = cbm_file_conv_may(file, FMODE_WRITE);
 	if (IS_ERR(conv))
 		return PTR_ERR(conv);
-
-	msg.role = send.role;
-	msg.flags = send.flags;
-	msg.tokens = send.tokens;
-	msg.from = &iter;
-	iov.iov_base = u64_to_user_ptr(send.data);
-	iov.iov_len = send.len;
-	iov_iter_init(&iter, ITER_SOURCE, &iov, 1, send.len);
 	err = cbm_conv_append(conv, &msg, 1, file->f_flags & O_NONBLOCK, &seq);
 	if (err < 0)
 		return err;
@@ -654,16 +673,10 @@ static int cbm_ioctl_map_info(struct file *file, void __user *uarg)
 	return cbm_copy_out(uarg, usize, &info, sizeof(info));
 }
 
-/* The payload of a batched message, which struct cbm_msg points to */
-struct cbm_batch_payload {
-	struct iovec iov;
-	struct iov_iter iter;
-};
-
 /* Copy in and check the descriptors of a batch */
 static int cbm_batch_copy_in(const struct cbm_send_batch *batch,
 			     struct cbm_msg *msgs,
-			     struct cbm_batch_payload *payloads)
+			     struct cbm_user_payload *payloads)
 {
 	const void __user *udesc = u64_to_user_ptr(batch->msgs);
 	struct cbm_batch_msg desc;
@@ -673,18 +686,12 @@ static int cbm_batch_copy_in(const struct cbm_send_batch *batch,
 	for (i = 0; i < batch->count; i++, udesc += batch->msg_size) {
 		err = copy_struct_from_user(&desc, sizeof(desc), udesc,
 					    batch->msg_size);
+		if (!err)
+			err = cbm_msg_from_user(&msgs[i], &payloads[i], desc.role,
+						desc.flags, desc.tokens, desc.data,
+						desc.len);
 		if (err)
 			return err;
-		if ((desc.flags & ~CBM_MSG_FLAGS) || desc.role >= __CBM_ROLE_MAX)
-			return -EINVAL;
-		payloads[i].iov.iov_base = u64_to_user_ptr(desc.data);
-		payloads[i].iov.iov_len = desc.len;
-		iov_iter_init(&payloads[i].iter, ITER_SOURCE, &payloads[i].iov, 1,
-			      desc.len);
-		msgs[i].role = desc.role;
-		msgs[i].flags = desc.flags;
-		msgs[i].tokens = desc.tokens;
-		msgs[i].from = &payloads[i].iter;
 	}
 	return 0;
 }
@@ -692,7 +699,7 @@ static int cbm_batch_copy_in(const struct cbm_send_batch *batch,
 static int cbm_ioctl_send_batch(struct file *file, void __user *uarg)
 {
 	struct cbm_send_batch __user *ubatch = uarg;
-	struct cbm_batch_payload *payloads;
+	struct cbm_user_payload *payloads;
 	struct cbm_send_batch batch;
 	struct cbm_conv *conv;
 	struct cbm_msg *msgs;
