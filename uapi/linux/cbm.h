@@ -323,6 +323,88 @@
  */
 
 /**
+ * DOC: Restoring a saved conversation
+ *
+ * Kernel memory dies with the machine, so a conversation can be saved
+ * (%CBM_IOC_READ_WINDOW gives an atomic snapshot) and put back later with
+ * %CBM_IOC_RESTORE, keeping each message's sequence number, timestamp,
+ * role, flags and token count. ``cbmctl save`` and ``cbmctl load`` do this
+ * with a JSON Lines file.
+ *
+ * Restoring is appending with the history given by the caller instead of
+ * stamped by the kernel, so it is allowed only where it cannot rewrite
+ * anyone's history:
+ *
+ * - the file must be opened for writing (``EBADF``) and the caller must
+ *   own the conversation or have ``CAP_SYS_ADMIN`` (``EPERM``), as for a
+ *   configuration change;
+ * - the conversation must never have had a message appended by write(),
+ *   %CBM_IOC_SEND or %CBM_IOC_SEND_BATCH (``EBUSY``): restore into a
+ *   conversation created for the purpose. Several %CBM_IOC_RESTORE calls
+ *   may follow one another, to restore more than %CBM_BATCH_MAX messages;
+ * - sequence numbers must increase strictly, the first one at or above
+ *   &cbm_info.next_seq, and timestamps must not decrease, the first one
+ *   not below the newest stored message's (``EINVAL``).
+ *
+ * Holes between restored sequence numbers are messages the saved
+ * conversation no longer held: no reader is told of them as lost. A
+ * restored message carries the pid and uid of the task that restores it,
+ * not the original sender's: the kernel vouches only for what it saw (a
+ * saved file keeps the original ones for the record). The window, the
+ * overflow policy and the memory limits apply to restored messages as to
+ * appended ones, except that a restore never waits for room: a message
+ * that would have to wait ends the call (``EAGAIN`` if it is the first).
+ */
+
+/**
+ * DOC: Generic netlink
+ *
+ * The generic netlink family %CBM_GENL_NAME (version %CBM_GENL_VERSION;
+ * spec in ``Documentation/netlink/specs/cbm.yaml``) reports named
+ * conversations to anyone and changes them for their owners:
+ *
+ * ============================ ================================================
+ * command                      what it does
+ * ============================ ================================================
+ * %CBM_NL_CMD_CONV_GET         ``do`` with %CBM_NL_A_NAME: one conversation;
+ *                              ``dump``: every named conversation, in as many
+ *                              messages as it takes. Needs no privilege.
+ * %CBM_NL_CMD_CONV_UNLINK      %CBM_NL_A_NAME: as %CBM_IOC_UNLINK
+ * %CBM_NL_CMD_CONV_SET_WINDOW  %CBM_NL_A_NAME and a nested %CBM_NL_A_WINDOW
+ *                              (absent limits are 0): as %CBM_IOC_SET_WINDOW
+ * %CBM_NL_CMD_CONV_RESIZE      %CBM_NL_A_NAME and %CBM_NL_A_CAPACITY: as
+ *                              %CBM_IOC_RESIZE; the reply carries the new
+ *                              conversation state
+ * %CBM_NL_CMD_EVENT            multicast only, to the group
+ *                              %CBM_GENL_MCGRP_EVENTS
+ * ============================ ================================================
+ *
+ * Mutating commands need the caller to own the conversation or to have
+ * ``CAP_SYS_ADMIN`` (``EPERM``); they fail as their ioctls do otherwise,
+ * and with ``ENOENT`` for an unknown name. Attributes are validated
+ * strictly: an unknown attribute, a wrong type or length, or a name that
+ * is not a valid conversation name fails with ``EINVAL`` and an extended
+ * ack naming the attribute.
+ *
+ * A conversation is reported as a flat set of ``conv`` attributes (the
+ * counters are u64, aligned with %CBM_NL_A_PAD) with nested
+ * %CBM_NL_A_WINDOW, %CBM_NL_A_AUTORESIZE and one %CBM_NL_A_READER per
+ * reader. If one conversation's readers do not fit in a netlink message,
+ * the first ones that fit are reported and %CBM_NL_A_READERS_TRUNCATED is
+ * set. Anonymous conversations belong to one open file and are not
+ * reported. Numbers are translated into the caller's namespaces as
+ * %CBM_IOC_INFO does; a reader pid not visible there is 0.
+ *
+ * Events carry %CBM_NL_A_EVENT (an enum cbm_nl_event), %CBM_NL_A_NAME and
+ * what changed. The kernel builds no event while nobody listens. Eviction
+ * events are rate limited to one per conversation per
+ * %CBM_NL_EVICT_INTERVAL_MS milliseconds, each carrying in
+ * %CBM_NL_A_EVENT_COUNT the messages evicted since the previous one, so
+ * the counts add up to &cbm_info.evicted; a count still pending when the
+ * conversation is unlinked is sent before the unlink event.
+ */
+
+/**
  * DOC: Errors
  *
  * ============ ===========================================================
@@ -338,12 +420,13 @@
  * EBADF        read, lseek, ``FIONREAD``, %CBM_IOC_READER_INFO,
  *              %CBM_IOC_READ_WINDOW, %CBM_IOC_SEEK or %CBM_IOC_MAP_INFO on
  *              a file opened write-only; write, %CBM_IOC_SEND,
- *              %CBM_IOC_SEND_BATCH or a configuration change (see
- *              "Resizing") on a file opened read-only
+ *              %CBM_IOC_SEND_BATCH, %CBM_IOC_RESTORE or a configuration
+ *              change (see "Resizing") on a file opened read-only
  * EBUSY        %CBM_IOC_BIND on a file that is already bound (explicitly
  *              or implicitly to ``default``); %CBM_IOC_UNLINK of
  *              ``default``; %CBM_IOC_RESIZE that would evict a message a
- *              lossless reader has not read
+ *              lossless reader has not read; %CBM_IOC_RESTORE into a
+ *              conversation that had messages appended
  * EEXIST       %CBM_IOC_BIND with %CBM_BIND_CREATE | %CBM_BIND_EXCL and
  *              the name exists
  * EFAULT       a pointer (the ioctl argument, &cbm_send.data, the
@@ -353,7 +436,9 @@
  *              published version, an impossible flag combination, a seek
  *              target after the newest message or an unknown whence; an
  *              mmap() not at offset 0 or of a length other than one page
- *              or &cbm_map_info.map_size
+ *              or &cbm_map_info.map_size; restored sequence numbers or
+ *              timestamps out of order; a netlink attribute that fails
+ *              validation
  * E2BIG        an ioctl struct larger than the kernel knows, whose unknown
  *              tail is not zero; a capacity (creation, resize, auto-resize
  *              bounds) above the ``max_capacity`` module parameter; a
@@ -373,8 +458,9 @@
  *              creating, growing or pinning beyond ``max_total_bytes`` or
  *              ``max_user_bytes``; pinning beyond ``max_pinned``
  * ENOTTY       an unknown ioctl
- * EPERM        a configuration change (see "Resizing") by a caller that
- *              neither owns the conversation nor has ``CAP_SYS_ADMIN``; a
+ * EPERM        a configuration change (see "Resizing"), %CBM_IOC_RESTORE
+ *              or a mutating netlink command by a caller that neither
+ *              owns the conversation nor has ``CAP_SYS_ADMIN``; a
  *              writable or executable mmap(), or mmap() by a caller outside
  *              the initial pid or user namespace
  * EPIPE        payload-format read after messages were lost (reported
@@ -1011,6 +1097,247 @@ struct cbm_send_batch {
 	__aligned_u64 first_seq;
 };
 
+/**
+ * struct cbm_restore_msg - one message of %CBM_IOC_RESTORE
+ * @flags: message flags, as &cbm_send.flags
+ * @role: an enum cbm_role
+ * @len: payload length in bytes
+ * @tokens: token count, as &cbm_send.tokens
+ * @data: pointer to the payload
+ * @seq: the message's sequence number
+ * @ts_ns: the message's timestamp, CLOCK_REALTIME in nanoseconds
+ */
+struct cbm_restore_msg {
+	__u32 flags;
+	__u32 role;
+	__u32 len;
+	__u32 tokens;
+	__aligned_u64 data;
+	__aligned_u64 seq;
+	__aligned_u64 ts_ns;
+};
+
+/**
+ * struct cbm_restore - argument of %CBM_IOC_RESTORE
+ * @size: sizeof(struct cbm_restore)
+ * @flags: must be 0
+ * @msgs: pointer to @count descriptors, @msg_size bytes apart
+ * @count: number of descriptors, 0 to %CBM_BATCH_MAX (``E2BIG`` above)
+ * @msg_size: sizeof(struct cbm_restore_msg) as the caller knows it, with
+ *            the rules of &cbm_send_batch.msg_size
+ * @next_seq: 0, or the sequence number the next appended message gets,
+ *            above every restored one: a saved conversation whose newest
+ *            messages were evicted continues its numbering
+ *
+ * See "Restoring a saved conversation". The whole call is checked first
+ * and fails with nothing restored, as %CBM_IOC_SEND_BATCH; then the
+ * messages are appended under one lock hold. The ioctl returns the number
+ * of messages restored; if that is less than @count, @next_seq was not
+ * applied.
+ */
+struct cbm_restore {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 msgs;
+	__u32 count;
+	__u32 msg_size;
+	__aligned_u64 next_seq;
+};
+
+/* Generic netlink family name, version and multicast group */
+#define CBM_GENL_NAME		"cbm"
+#define CBM_GENL_VERSION	1
+#define CBM_GENL_MCGRP_EVENTS	"events"
+
+/* Least time between two eviction events of one conversation */
+#define CBM_NL_EVICT_INTERVAL_MS	100
+
+/**
+ * enum cbm_nl_cmd - generic netlink commands, see "Generic netlink"
+ * @CBM_NL_CMD_UNSPEC: invalid
+ * @CBM_NL_CMD_CONV_GET: get one conversation, or dump all
+ * @CBM_NL_CMD_CONV_UNLINK: unlink a conversation
+ * @CBM_NL_CMD_CONV_SET_WINDOW: set a conversation's window
+ * @CBM_NL_CMD_CONV_RESIZE: resize a conversation
+ * @CBM_NL_CMD_EVENT: an event, multicast to %CBM_GENL_MCGRP_EVENTS
+ * @__CBM_NL_CMD_MAX: number of commands
+ */
+enum cbm_nl_cmd {
+	CBM_NL_CMD_UNSPEC,
+	CBM_NL_CMD_CONV_GET,
+	CBM_NL_CMD_CONV_UNLINK,
+	CBM_NL_CMD_CONV_SET_WINDOW,
+	CBM_NL_CMD_CONV_RESIZE,
+	CBM_NL_CMD_EVENT,
+	__CBM_NL_CMD_MAX,
+};
+#define CBM_NL_CMD_MAX		(__CBM_NL_CMD_MAX - 1)
+
+/**
+ * enum cbm_nl_event - what a %CBM_NL_CMD_EVENT reports
+ * @CBM_NL_EVENT_CREATED: a named conversation was created; the event
+ *                        carries its state as %CBM_NL_CMD_CONV_GET does
+ * @CBM_NL_EVENT_RESIZED: the capacity changed (%CBM_NL_A_CAPACITY, and
+ *                        %CBM_NL_A_RESIZES), by request or automatically
+ * @CBM_NL_EVENT_WINDOW: the window changed (nested %CBM_NL_A_WINDOW)
+ * @CBM_NL_EVENT_UNLINKED: the name was removed
+ * @CBM_NL_EVENT_EVICTED: messages were evicted (%CBM_NL_A_EVENT_COUNT
+ *                        since the previous eviction event, and
+ *                        %CBM_NL_A_EVICTED in all); rate limited
+ * @__CBM_NL_EVENT_MAX: number of events
+ */
+enum cbm_nl_event {
+	CBM_NL_EVENT_CREATED = 1,
+	CBM_NL_EVENT_RESIZED,
+	CBM_NL_EVENT_WINDOW,
+	CBM_NL_EVENT_UNLINKED,
+	CBM_NL_EVENT_EVICTED,
+	__CBM_NL_EVENT_MAX,
+};
+
+/**
+ * enum cbm_nl_attr - attributes of a conversation (attribute set ``conv``)
+ * @CBM_NL_A_UNSPEC: invalid
+ * @CBM_NL_A_PAD: padding for 64-bit attributes
+ * @CBM_NL_A_NAME: string, the conversation's name (see %CBM_NAME_MAX)
+ * @CBM_NL_A_FLAGS: u32, CBM_CONV_* flags
+ * @CBM_NL_A_UID: u32, owner's uid
+ * @CBM_NL_A_GID: u32, owner's gid
+ * @CBM_NL_A_MODE: u32, permission bits
+ * @CBM_NL_A_CAPACITY: u64, ring size in bytes
+ * @CBM_NL_A_USED: u64, bytes of the ring in use
+ * @CBM_NL_A_MSGS: u64, stored messages, pinned ones included
+ * @CBM_NL_A_FIRST_SEQ: u64, sequence number of the oldest stored message
+ * @CBM_NL_A_NEXT_SEQ: u64, sequence number of the next message
+ * @CBM_NL_A_APPENDED: u64, messages appended or restored since creation
+ * @CBM_NL_A_EVICTED: u64, as &cbm_info.evicted
+ * @CBM_NL_A_EXPIRED: u64, as &cbm_info.expired
+ * @CBM_NL_A_LOST: u64, messages lost by readers, summed over every reader
+ *                 the conversation has had
+ * @CBM_NL_A_READERS: u32, attached readers
+ * @CBM_NL_A_RESIZES: u64, as &cbm_info.resizes
+ * @CBM_NL_A_PINNED: u64, pinned messages
+ * @CBM_NL_A_PINNED_BYTES: u64, as &cbm_info.pinned_bytes
+ * @CBM_NL_A_MAX_MSG_SIZE: u32, as &cbm_info.max_msg_size
+ * @CBM_NL_A_WINDOW: nested ``window`` attributes (enum cbm_nl_window_attr)
+ * @CBM_NL_A_AUTORESIZE: nested ``autoresize`` attributes (enum
+ *                       cbm_nl_autoresize_attr)
+ * @CBM_NL_A_READER: nested ``reader`` attributes (enum
+ *                   cbm_nl_reader_attr), one per reader
+ * @CBM_NL_A_READERS_TRUNCATED: flag, not every reader is reported
+ * @CBM_NL_A_EVENT: u32, an enum cbm_nl_event
+ * @CBM_NL_A_EVENT_COUNT: u64, messages evicted since the previous
+ *                        %CBM_NL_EVENT_EVICTED of the conversation
+ * @__CBM_NL_A_MAX: number of attributes
+ */
+enum cbm_nl_attr {
+	CBM_NL_A_UNSPEC,
+	CBM_NL_A_PAD,
+	CBM_NL_A_NAME,
+	CBM_NL_A_FLAGS,
+	CBM_NL_A_UID,
+	CBM_NL_A_GID,
+	CBM_NL_A_MODE,
+	CBM_NL_A_CAPACITY,
+	CBM_NL_A_USED,
+	CBM_NL_A_MSGS,
+	CBM_NL_A_FIRST_SEQ,
+	CBM_NL_A_NEXT_SEQ,
+	CBM_NL_A_APPENDED,
+	CBM_NL_A_EVICTED,
+	CBM_NL_A_EXPIRED,
+	CBM_NL_A_LOST,
+	CBM_NL_A_READERS,
+	CBM_NL_A_RESIZES,
+	CBM_NL_A_PINNED,
+	CBM_NL_A_PINNED_BYTES,
+	CBM_NL_A_MAX_MSG_SIZE,
+	CBM_NL_A_WINDOW,
+	CBM_NL_A_AUTORESIZE,
+	CBM_NL_A_READER,
+	CBM_NL_A_READERS_TRUNCATED,
+	CBM_NL_A_EVENT,
+	CBM_NL_A_EVENT_COUNT,
+	__CBM_NL_A_MAX,
+};
+#define CBM_NL_A_MAX		(__CBM_NL_A_MAX - 1)
+
+/**
+ * enum cbm_nl_window_attr - attributes of a window (set ``window``), as
+ * the fields of struct cbm_window
+ * @CBM_NL_WINDOW_A_UNSPEC: invalid
+ * @CBM_NL_WINDOW_A_PAD: padding for 64-bit attributes
+ * @CBM_NL_WINDOW_A_FLAGS: u32, CBM_WINDOW_* flags
+ * @CBM_NL_WINDOW_A_MAX_MSGS: u64
+ * @CBM_NL_WINDOW_A_MAX_BYTES: u64
+ * @CBM_NL_WINDOW_A_MAX_TOKENS: u64
+ * @CBM_NL_WINDOW_A_MAX_AGE_NS: u64
+ * @__CBM_NL_WINDOW_A_MAX: number of attributes
+ */
+enum cbm_nl_window_attr {
+	CBM_NL_WINDOW_A_UNSPEC,
+	CBM_NL_WINDOW_A_PAD,
+	CBM_NL_WINDOW_A_FLAGS,
+	CBM_NL_WINDOW_A_MAX_MSGS,
+	CBM_NL_WINDOW_A_MAX_BYTES,
+	CBM_NL_WINDOW_A_MAX_TOKENS,
+	CBM_NL_WINDOW_A_MAX_AGE_NS,
+	__CBM_NL_WINDOW_A_MAX,
+};
+#define CBM_NL_WINDOW_A_MAX	(__CBM_NL_WINDOW_A_MAX - 1)
+
+/**
+ * enum cbm_nl_autoresize_attr - attributes of the auto-resize settings
+ * (set ``autoresize``), as the fields of struct cbm_autoresize
+ * @CBM_NL_AUTORESIZE_A_UNSPEC: invalid
+ * @CBM_NL_AUTORESIZE_A_PAD: padding for 64-bit attributes
+ * @CBM_NL_AUTORESIZE_A_FLAGS: u32, CBM_AUTORESIZE_* flags
+ * @CBM_NL_AUTORESIZE_A_MIN_CAPACITY: u64
+ * @CBM_NL_AUTORESIZE_A_MAX_CAPACITY: u64
+ * @CBM_NL_AUTORESIZE_A_HIGH_PCT: u32
+ * @CBM_NL_AUTORESIZE_A_LOW_PCT: u32
+ * @CBM_NL_AUTORESIZE_A_PERIOD_MS: u32
+ * @__CBM_NL_AUTORESIZE_A_MAX: number of attributes
+ */
+enum cbm_nl_autoresize_attr {
+	CBM_NL_AUTORESIZE_A_UNSPEC,
+	CBM_NL_AUTORESIZE_A_PAD,
+	CBM_NL_AUTORESIZE_A_FLAGS,
+	CBM_NL_AUTORESIZE_A_MIN_CAPACITY,
+	CBM_NL_AUTORESIZE_A_MAX_CAPACITY,
+	CBM_NL_AUTORESIZE_A_HIGH_PCT,
+	CBM_NL_AUTORESIZE_A_LOW_PCT,
+	CBM_NL_AUTORESIZE_A_PERIOD_MS,
+	__CBM_NL_AUTORESIZE_A_MAX,
+};
+#define CBM_NL_AUTORESIZE_A_MAX	(__CBM_NL_AUTORESIZE_A_MAX - 1)
+
+/**
+ * enum cbm_nl_reader_attr - attributes of one reader (set ``reader``)
+ * @CBM_NL_READER_A_UNSPEC: invalid
+ * @CBM_NL_READER_A_PAD: padding for 64-bit attributes
+ * @CBM_NL_READER_A_PID: u32, thread-group id of the task that bound the
+ *                       reader, in the caller's pid namespace (0 if not
+ *                       visible there)
+ * @CBM_NL_READER_A_FLAGS: u32, %CBM_READER_LOSSLESS
+ * @CBM_NL_READER_A_CURSOR: u64, as &cbm_reader_info.cursor
+ * @CBM_NL_READER_A_LAG: u64, messages appended and not yet read:
+ *                       %CBM_NL_A_NEXT_SEQ minus the cursor
+ * @CBM_NL_READER_A_LOST: u64, as &cbm_reader_info.lost
+ * @__CBM_NL_READER_A_MAX: number of attributes
+ */
+enum cbm_nl_reader_attr {
+	CBM_NL_READER_A_UNSPEC,
+	CBM_NL_READER_A_PAD,
+	CBM_NL_READER_A_PID,
+	CBM_NL_READER_A_FLAGS,
+	CBM_NL_READER_A_CURSOR,
+	CBM_NL_READER_A_LAG,
+	CBM_NL_READER_A_LOST,
+	__CBM_NL_READER_A_MAX,
+};
+#define CBM_NL_READER_A_MAX	(__CBM_NL_READER_A_MAX - 1)
+
 /*
  * Every argument starts with its own size (the kernel accepts older,
  * shorter versions and newer, longer ones whose unknown tail is zero), so
@@ -1034,6 +1361,7 @@ enum {
 	CBM_CMD_GET_AUTORESIZE,
 	CBM_CMD_MAP_INFO,
 	CBM_CMD_SEND_BATCH,
+	CBM_CMD_RESTORE,
 };
 
 #define CBM_IOC_BIND		_IO(CBM_IOC_MAGIC, CBM_CMD_BIND)
@@ -1053,5 +1381,6 @@ enum {
 #define CBM_IOC_GET_AUTORESIZE	_IO(CBM_IOC_MAGIC, CBM_CMD_GET_AUTORESIZE)
 #define CBM_IOC_MAP_INFO	_IO(CBM_IOC_MAGIC, CBM_CMD_MAP_INFO)
 #define CBM_IOC_SEND_BATCH	_IO(CBM_IOC_MAGIC, CBM_CMD_SEND_BATCH)
+#define CBM_IOC_RESTORE		_IO(CBM_IOC_MAGIC, CBM_CMD_RESTORE)
 
 #endif /* _UAPI_LINUX_CBM_H */
