@@ -2,7 +2,12 @@
 /*
  * cbm conversations: the name table, ownership and permissions, readers,
  * overflow policy (lossy eviction or lossless back-pressure), windows and
- * pinned messages, resizing, and waiting.
+ * pinned messages, resizing, restoring saved messages, and waiting.
+ *
+ * The ring numbers its records consecutively; the only holes in a
+ * conversation are below the ring, between pinned copies. A restore keeps
+ * it so: it lets the numbering jump only when every record in the ring is
+ * pinned (cbm_conv_skip_to()).
  *
  * Lock order: cbm_ns_lock, then a conversation's lock, then the memory
  * caps' lock (acct.c). A conversation's lock is held across user copies,
@@ -1033,13 +1038,15 @@ static int cbm_conv_check_batch(const struct cbm_conv *conv,
 	return 0;
 }
 
+static void cbm_conv_skip_to(struct cbm_conv *conv, u64 seq);
+
 /*
  * Append one message of a checked batch, evicting for room but never
- * waiting.
+ * waiting. A restored message keeps its sequence number and timestamp.
  */
 static int cbm_conv_append_one(struct cbm_conv *conv,
-			       const struct cbm_msg *msg, unsigned int *wake,
-			       u64 *seqp)
+			       const struct cbm_msg *msg, bool restore,
+			       unsigned int *wake, u64 *seqp)
 {
 	bool pinned = msg->flags & CBM_MSG_PINNED;
 	size_t len = iov_iter_count(msg->from);
@@ -1060,6 +1067,8 @@ static int cbm_conv_append_one(struct cbm_conv *conv,
 		if (err)
 			goto err_free_pin;
 	}
+	if (restore)
+		cbm_conv_skip_to(conv, msg->seq);
 	err = cbm_conv_room(conv, need, true, wake);
 	if (err)
 		goto err_uncharge;
@@ -1070,8 +1079,8 @@ static int cbm_conv_append_one(struct cbm_conv *conv,
 		goto err_uncharge;
 	}
 	rec->type = CBM_RECORD_MSG;
-	rec->ts_ns = ktime_get_real_ns();
-	rec->lost = 0;
+	rec->ts_ns = restore ? msg->ts_ns : ktime_get_real_ns();
+	conv->newest_ts = rec->ts_ns;
 	rec->pid = task_tgid_nr(current);
 	rec->uid = from_kuid(&init_user_ns, current_euid());
 	rec->flags = msg->flags;
@@ -1102,6 +1111,38 @@ err_free_pin:
 	return err;
 }
 
+/*
+ * Fault the payloads in before evicting anything, so that a bad buffer
+ * costs no message; a copy can still fail if another thread unmaps the
+ * buffer meanwhile, and then the evicted messages are reported as lost
+ * like any others. A message too large for any ring fails first, whatever
+ * its buffer; the check is repeated under the lock.
+ */
+static int cbm_conv_prefault(const struct cbm_conv *conv,
+			     const struct cbm_msg *msgs, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		if (iov_iter_count(msgs[i].from) > cbm_conv_max_payload(conv))
+			return -EMSGSIZE;
+		if (fault_in_iov_iter_readable(msgs[i].from,
+					       iov_iter_count(msgs[i].from)))
+			return -EFAULT;
+	}
+	return 0;
+}
+
+/* Messages were appended: tell readers, let the ring grow, arm expiry */
+static void cbm_conv_appended(struct cbm_conv *conv, unsigned int *wake)
+{
+	lockdep_assert_held(&conv->lock);
+	*wake |= CBM_WAKE_READERS;
+	if (cbm_conv_autoresize(conv, false))
+		*wake |= CBM_WAKE_CONFIG;
+	cbm_conv_arm(conv);
+}
+
 /**
  * cbm_conv_append() - append a batch of messages
  * @conv: the conversation
@@ -1129,20 +1170,9 @@ int cbm_conv_append(struct cbm_conv *conv, const struct cbm_msg *msgs,
 	u64 gen, seq;
 	int err;
 
-	/*
-	 * Fault the payloads in before evicting anything, so that a bad buffer
-	 * costs no message; a copy can still fail if another thread unmaps
-	 * the buffer meanwhile, and then the evicted messages are reported
-	 * as lost like any others. A message too large for any ring fails
-	 * first, whatever its buffer; the check is repeated under the lock.
-	 */
-	for (i = 0; i < n; i++) {
-		if (iov_iter_count(msgs[i].from) > cbm_conv_max_payload(conv))
-			return -EMSGSIZE;
-		if (fault_in_iov_iter_readable(msgs[i].from,
-					       iov_iter_count(msgs[i].from)))
-			return -EFAULT;
-	}
+	err = cbm_conv_prefault(conv, msgs, n);
+	if (err)
+		return err;
 
 	mutex_lock(&conv->lock);
 	for (;;) {
@@ -1165,18 +1195,154 @@ int cbm_conv_append(struct cbm_conv *conv, const struct cbm_msg *msgs,
 		mutex_lock(&conv->lock);
 	}
 	for (i = 0; !err && i < n; i++) {
-		err = cbm_conv_append_one(conv, &msgs[i], &wake, &seq);
+		err = cbm_conv_append_one(conv, &msgs[i], false, &wake, &seq);
 		if (!err && !i)
 			*first_seq = seq;
 	}
 	if (err && i)
 		i--;
 	if (i) {
-		wake |= CBM_WAKE_READERS;
-		if (cbm_conv_autoresize(conv, false))
-			wake |= CBM_WAKE_CONFIG;
-		cbm_conv_arm(conv);
+		conv->written = true;
+		cbm_conv_appended(conv, &wake);
 	}
+	mutex_unlock(&conv->lock);
+	cbm_conv_wake(conv, wake);
+	return i ? i : err;
+}
+
+/* Timestamp of the newest stored message, 0 if there is none */
+static u64 cbm_conv_newest_ts(const struct cbm_conv *conv)
+{
+	if (cbm_ring_used(&conv->ring))
+		return conv->newest_ts;
+	if (list_empty(&conv->pins))
+		return 0;
+	return list_last_entry(&conv->pins, struct cbm_pinned, node)->rec.ts_ns;
+}
+
+/*
+ * Everything about a restore's history that can be checked before
+ * restoring any of it: sequence numbers and timestamps go on from what is
+ * stored, and a hole (numbers skipped before a message, or by @next_seq
+ * after the last one) comes only after pinned messages. The ring holds its
+ * records under consecutive numbers, so it must be empty of anything that
+ * cannot leave it before the numbering jumps; pinned records can, their
+ * copies stay. A saved conversation only ever has holes there: between
+ * pinned messages older than its ring, and before its ring.
+ */
+static int cbm_conv_check_restore(const struct cbm_conv *conv,
+				  const struct cbm_msg *msgs, unsigned int n,
+				  u64 next_seq)
+{
+	bool only_pinned = !conv->wcount.msgs;
+	u64 ts = cbm_conv_newest_ts(conv);
+	u64 seq = conv->ring.next_seq;
+	unsigned int i;
+
+	lockdep_assert_held(&conv->lock);
+	for (i = 0; i < n; i++) {
+		/* U64_MAX would leave no next sequence number */
+		if (msgs[i].seq < seq || msgs[i].seq == U64_MAX ||
+		    (msgs[i].seq > seq && !only_pinned) || msgs[i].ts_ns < ts)
+			return -EINVAL;
+		seq = msgs[i].seq + 1;
+		ts = msgs[i].ts_ns;
+		only_pinned = only_pinned && (msgs[i].flags & CBM_MSG_PINNED);
+	}
+	if (next_seq && (next_seq < seq || (next_seq > seq && !only_pinned)))
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * Continue the numbering at @seq, leaving a hole of numbers that never
+ * existed (a restore's). The ring holds only pinned records, checked by
+ * cbm_conv_check_restore(): they leave it and their copies stay. No
+ * reader is told of the hole as lost: every reader's floor goes up to
+ * @seq, so it skips the hole as it skips holes older than itself, and one
+ * at the end moves past it. Messages a reader had lost and not yet been
+ * told of would be skipped too: they are counted as lost right away, as
+ * cbm_conv_lose_below() does.
+ */
+static void cbm_conv_skip_to(struct cbm_conv *conv, u64 seq)
+{
+	struct cbm_ring *ring = &conv->ring;
+	u64 old = ring->next_seq;
+	struct cbm_reader *reader;
+	u64 from;
+
+	lockdep_assert_held(&conv->lock);
+	if (seq == old)
+		return;
+	WARN_ON_ONCE(cbm_conv_evict_to(conv, old));
+	list_for_each_entry(reader, &conv->readers, node) {
+		from = max(cbm_reader_start(conv, reader), reader->floor);
+		if (from < old)
+			reader->lost += old - from -
+					cbm_conv_pins_below(conv, from);
+	}
+	cbm_ring_skip(ring, seq);
+	list_for_each_entry(reader, &conv->readers, node) {
+		if (reader->seq == old)
+			cbm_reader_set(conv, reader, seq);
+		reader->floor = seq;
+	}
+}
+
+/**
+ * cbm_conv_restore() - append saved messages with their own history
+ * @conv: the conversation
+ * @msgs: the messages, flags and roles already validated, each with the
+ *        sequence number and timestamp it had
+ * @n: number of messages, 0 to apply @next_seq alone
+ * @next_seq: 0, or the sequence number the next message gets after the
+ *            last of @msgs, if all of them are restored
+ *
+ * The caller must own @conv or have CAP_SYS_ADMIN, and @conv must never
+ * have had a message appended by cbm_conv_append(). Everything is checked
+ * before anything is restored (see cbm_conv_check_restore()); then the
+ * messages are appended as cbm_conv_append() does, evicting for room and
+ * applying the window, but never waiting: a message that would have to
+ * wait ends the call. They carry the caller's tgid and euid.
+ *
+ * Return: the number of messages restored, or, if none was, 0 for an
+ * empty call or a negative errno (-EPERM, -EBUSY, -EINVAL, -EMSGSIZE,
+ * -EFAULT, -EPIPE once unlinked, -EAGAIN, -ENOSPC or -ENOMEM).
+ */
+int cbm_conv_restore(struct cbm_conv *conv, const struct cbm_msg *msgs,
+		     unsigned int n, u64 next_seq)
+{
+	unsigned int wake = 0;
+	unsigned int i = 0;
+	u64 seq;
+	int err;
+
+	err = cbm_conv_may_configure(conv);
+	if (!err)
+		err = cbm_conv_prefault(conv, msgs, n);
+	if (err)
+		return err;
+
+	mutex_lock(&conv->lock);
+	if (conv->written)
+		err = -EBUSY;
+	else
+		err = cbm_conv_check_restore(conv, msgs, n, next_seq);
+	if (!err && n)
+		err = cbm_conv_check_batch(conv, msgs, n);
+	/* The first message fails alone, before anything is evicted */
+	if (!err && n)
+		err = cbm_conv_room(conv,
+				    CBM_RECORD_SPACE(iov_iter_count(msgs[0].from)),
+				    false, &wake);
+	for (; !err && i < n; i++)
+		err = cbm_conv_append_one(conv, &msgs[i], true, &wake, &seq);
+	if (err && i)
+		i--;
+	if (!err && next_seq > conv->ring.next_seq)
+		cbm_conv_skip_to(conv, next_seq);
+	if (i)
+		cbm_conv_appended(conv, &wake);
 	mutex_unlock(&conv->lock);
 	cbm_conv_wake(conv, wake);
 	return i ? i : err;
@@ -1207,6 +1373,8 @@ static void cbm_record_for_reader(const struct cbm_record *rec,
 				  struct cbm_record *hdr)
 {
 	*hdr = *rec;
+	/* A hole's size is for mapped readers (cbm_ring_skip()) */
+	hdr->lost = 0;
 	hdr->pid = cbm_pid_for_reader(rec->pid);
 	hdr->uid = from_kuid_munged(current_user_ns(),
 				    make_kuid(&init_user_ns, rec->uid));

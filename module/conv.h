@@ -47,6 +47,11 @@ struct mem_cgroup;
  * @autoresize: auto-resize settings and state
  * @work: expires messages and resizes automatically when nobody else does
  * @work_at: jiffies at which @work is due, while it is pending
+ * @written: a message was appended by write(), CBM_IOC_SEND or
+ *           CBM_IOC_SEND_BATCH; restoring is refused from then on, so
+ *           restored history never interleaves with stamped messages
+ * @newest_ts: timestamp of the newest message appended or restored; while
+ *             the ring holds records it is the newest one's
  * @charged: bytes charged to the memory caps: ring and pinned copies
  * @memcg: memory cgroup of the creator, charged for all of the memory;
  *         constant
@@ -87,6 +92,8 @@ struct cbm_conv {
 	struct cbm_autoresize_state autoresize;
 	struct delayed_work work;
 	unsigned long work_at;
+	bool written;
+	u64 newest_ts;
 	u64 charged;
 	struct mem_cgroup *memcg;
 	/* see @map_lock above */
@@ -122,9 +129,10 @@ struct cbm_pinned {
  * @seq: next sequence number to return
  * @pos: ring position of @seq, meaningful while @seq has not been evicted
  * @floor: the ring's first sequence number when the reader was attached or
- *         last sought; messages below it that were no longer stored then
- *         are skipped silently, not reported as lost (they left before the
- *         reader came, between pinned messages it can still read)
+ *         last sought, or past the newest hole a restore left since;
+ *         messages below it that are not stored are skipped silently, not
+ *         reported as lost (they left before the reader came, between
+ *         pinned messages it can still read, or never existed)
  * @lost: messages lost to eviction and already reported
  * @lossless: eviction waits for this reader
  */
@@ -155,12 +163,16 @@ struct cbm_create {
  * @flags: message flags
  * @tokens: token count
  * @from: the payload; its whole count is the message
+ * @seq: cbm_conv_restore() only: the sequence number to give it
+ * @ts_ns: cbm_conv_restore() only: the timestamp to give it
  */
 struct cbm_msg {
 	u32 role;
 	u32 flags;
 	u32 tokens;
 	struct iov_iter *from;
+	u64 seq;
+	u64 ts_ns;
 };
 
 /**
@@ -217,6 +229,8 @@ void cbm_reader_set_lossless(struct cbm_conv *conv,
 
 int cbm_conv_append(struct cbm_conv *conv, const struct cbm_msg *msgs,
 		    unsigned int n, bool nonblock, u64 *first_seq);
+int cbm_conv_restore(struct cbm_conv *conv, const struct cbm_msg *msgs,
+		     unsigned int n, u64 next_seq);
 ssize_t cbm_conv_read(struct cbm_conv *conv, struct cbm_reader *reader,
 		      enum cbm_format format, struct iov_iter *to,
 		      bool nonblock);

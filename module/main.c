@@ -746,6 +746,72 @@ out_free:
 	return ret;
 }
 
+/* Copy in and check the descriptors of a restore */
+static int cbm_restore_copy_in(const struct cbm_restore *rst,
+			       struct cbm_msg *msgs,
+			       struct cbm_user_payload *payloads)
+{
+	const void __user *udesc = u64_to_user_ptr(rst->msgs);
+	struct cbm_restore_msg desc;
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < rst->count; i++, udesc += rst->msg_size) {
+		err = copy_struct_from_user(&desc, sizeof(desc), udesc,
+					    rst->msg_size);
+		if (!err)
+			err = cbm_msg_from_user(&msgs[i], &payloads[i], desc.role,
+						desc.flags, desc.tokens, desc.data,
+						desc.len);
+		if (err)
+			return err;
+		msgs[i].seq = desc.seq;
+		msgs[i].ts_ns = desc.ts_ns;
+	}
+	return 0;
+}
+
+static int cbm_ioctl_restore(struct file *file, void __user *uarg)
+{
+	struct cbm_user_payload *payloads = NULL;
+	struct cbm_msg *msgs = NULL;
+	struct cbm_restore rst;
+	struct cbm_conv *conv;
+	int ret;
+
+	ret = cbm_copy_in(&rst, sizeof(rst),
+			  offsetofend(struct cbm_restore, next_seq), uarg);
+	if (ret)
+		return ret;
+	/* Every field of the first version: a restore without seq is none */
+	if (rst.flags ||
+	    rst.msg_size < offsetofend(struct cbm_restore_msg, ts_ns))
+		return -EINVAL;
+	if (rst.count > CBM_BATCH_MAX || rst.msg_size > PAGE_SIZE)
+		return -E2BIG;
+	conv = cbm_file_conv_may(file, FMODE_WRITE);
+	if (IS_ERR(conv))
+		return PTR_ERR(conv);
+
+	if (rst.count) {
+		msgs = kvmalloc_array(rst.count, sizeof(*msgs),
+				      GFP_KERNEL_ACCOUNT);
+		payloads = kvmalloc_array(rst.count, sizeof(*payloads),
+					  GFP_KERNEL_ACCOUNT);
+		if (!msgs || !payloads) {
+			ret = -ENOMEM;
+			goto out_free;
+		}
+		ret = cbm_restore_copy_in(&rst, msgs, payloads);
+	}
+	if (!ret)
+		ret = cbm_conv_restore(conv, msgs, rst.count, rst.next_seq);
+out_free:
+	kvfree(payloads);
+	kvfree(msgs);
+	return ret;
+}
+
 static long cbm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	void __user *uarg = (void __user *)arg;
@@ -785,6 +851,8 @@ static long cbm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return cbm_ioctl_map_info(file, uarg);
 	case CBM_IOC_SEND_BATCH:
 		return cbm_ioctl_send_batch(file, uarg);
+	case CBM_IOC_RESTORE:
+		return cbm_ioctl_restore(file, uarg);
 	case FIONREAD:
 		return cbm_ioctl_fionread(file, uarg);
 	default:

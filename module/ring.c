@@ -61,6 +61,7 @@ int cbm_ring_init(struct cbm_ring *ring, unsigned long size, gfp_t gfp)
 	ring->tail = 0;
 	ring->first_seq = 0;
 	ring->next_seq = 0;
+	ring->hole = 0;
 	ring->pub = NULL;
 	return 0;
 
@@ -112,6 +113,7 @@ void cbm_ring_move(struct cbm_ring *dst, const struct cbm_ring *src)
 	dst->tail = src->tail;
 	dst->first_seq = src->first_seq;
 	WRITE_ONCE(dst->next_seq, src->next_seq);
+	dst->hole = src->hole;
 }
 
 /**
@@ -193,11 +195,14 @@ struct cbm_record *cbm_ring_reserve(struct cbm_ring *ring, u32 len)
  * @ring: the ring
  * @rec: the record returned by the last cbm_ring_reserve()
  *
- * Stamps the record with the next sequence number.
+ * Stamps the record with the next sequence number, and with the numbers
+ * skipped right before it (see cbm_ring_skip()).
  */
 void cbm_ring_commit(struct cbm_ring *ring, struct cbm_record *rec)
 {
 	rec->seq = ring->next_seq;
+	rec->lost = ring->hole;
+	ring->hole = 0;
 	ring->head += CBM_RECORD_SPACE(rec->len);
 	/* Lockless waiters in cbm_ring_next_seq() only need a fresh value */
 	WRITE_ONCE(ring->next_seq, ring->next_seq + 1);
@@ -225,6 +230,29 @@ u64 cbm_ring_evict(struct cbm_ring *ring)
 	if (ring->pub)
 		WRITE_ONCE(ring->pub->tail, ring->tail);
 	return space;
+}
+
+/**
+ * cbm_ring_skip() - continue the numbering at a later sequence number
+ * @ring: an empty ring
+ * @seq: the sequence number the next record gets, at least
+ *       @ring->next_seq
+ *
+ * The numbers skipped never belonged to a record (a restored
+ * conversation's holes). A mapped reader cannot ask what happened to
+ * them, so the next record carries their count in &cbm_record.lost, and
+ * the reader (cbm_map_peek()) tells a hole from lost messages by it. The
+ * positions do not move: a reader waiting at the head reads the next
+ * record there.
+ */
+void cbm_ring_skip(struct cbm_ring *ring, u64 seq)
+{
+	if (WARN_ON_ONCE(ring->head != ring->tail || seq < ring->next_seq))
+		return;
+	ring->hole += seq - ring->next_seq;
+	ring->first_seq = seq;
+	/* Lockless waiters in cbm_ring_next_seq() only need a fresh value */
+	WRITE_ONCE(ring->next_seq, seq);
 }
 
 /**

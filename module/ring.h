@@ -25,6 +25,8 @@
  * @tail: free-running position of the oldest record
  * @first_seq: sequence number of the record at @tail
  * @next_seq: sequence number the next record will get
+ * @hole: sequence numbers skipped by cbm_ring_skip() since the newest
+ *        record; stamped into the next record's @lost, see cbm_ring_skip()
  * @pub: where @head and @tail are published to lockless readers that map
  *       the pages, or NULL; see cbm_ring_publish()
  *
@@ -50,6 +52,7 @@ struct cbm_ring {
 	u64 tail;
 	u64 first_seq;
 	u64 next_seq;
+	u64 hole;
 	struct cbm_map_header *pub;
 };
 
@@ -62,6 +65,7 @@ int cbm_ring_map(const struct cbm_ring *ring, struct vm_area_struct *vma,
 struct cbm_record *cbm_ring_reserve(struct cbm_ring *ring, u32 len);
 void cbm_ring_commit(struct cbm_ring *ring, struct cbm_record *rec);
 u64 cbm_ring_evict(struct cbm_ring *ring);
+void cbm_ring_skip(struct cbm_ring *ring, u64 seq);
 u64 cbm_ring_pos(const struct cbm_ring *ring, u64 seq, u64 hint_seq,
 		 u64 hint_pos);
 

@@ -147,6 +147,11 @@ FIXTURE_VARIANT_ADD(abi, send_batch) {
 	.min_size = sizeof(struct cbm_send_batch), .kind = ARG_IN, .ret = 1,
 };
 
+FIXTURE_VARIANT_ADD(abi, restore) {
+	.cmd = CBM_IOC_RESTORE, .size = sizeof(struct cbm_restore),
+	.min_size = sizeof(struct cbm_restore), .kind = ARG_IN, .ret = 1,
+};
+
 FIXTURE_SETUP(abi)
 {
 	conv_name(self->name, "abi");
@@ -188,6 +193,10 @@ static void make_arg(FIXTURE_DATA(abi) *self,
 		.role = CBM_ROLE_USER, .len = sizeof(payload) - 1,
 		.data = (uintptr_t)payload,
 	};
+	static const struct cbm_restore_msg rmsg = {
+		.role = CBM_ROLE_USER, .len = sizeof(payload) - 1,
+		.data = (uintptr_t)payload, .seq = 0, .ts_ns = 1,
+	};
 
 	memset(buf, 0, variant->size);
 	switch (variant->cmd) {
@@ -219,6 +228,14 @@ static void make_arg(FIXTURE_DATA(abi) *self,
 		b->count = 1;
 		b->msg_size = sizeof(msg);
 		b->first_seq = ~0ULL;
+		break;
+	}
+	case CBM_IOC_RESTORE: {
+		struct cbm_restore *r = (struct cbm_restore *)buf;
+
+		r->msgs = (uintptr_t)&rmsg;
+		r->count = 1;
+		r->msg_size = sizeof(rmsg);
 		break;
 	}
 	case CBM_IOC_SET_CONFIG: {
@@ -253,6 +270,7 @@ static void check_unchanged(struct __test_metadata *_metadata,
 	switch (variant->cmd) {
 	case CBM_IOC_SEND:
 	case CBM_IOC_SEND_BATCH:
+	case CBM_IOC_RESTORE:
 		ASSERT_EQ(0, read_info(self->fd, &info));
 		EXPECT_EQ(0, info.next_seq);
 		break;
@@ -315,6 +333,11 @@ static void check_done(struct __test_metadata *_metadata,
 		EXPECT_EQ(0, b->first_seq);
 		ASSERT_EQ(0, read_info(self->fd, &info));
 		EXPECT_EQ(1, info.next_seq);
+		break;
+	case CBM_IOC_RESTORE:
+		ASSERT_EQ(0, read_info(self->fd, &info));
+		EXPECT_EQ(1, info.next_seq);
+		EXPECT_EQ(1, info.msgs);
 		break;
 	case CBM_IOC_MAP_INFO:
 		ASSERT_EQ(0, read_info(self->fd, &info));
@@ -623,7 +646,7 @@ TEST_F(bad_name, unlink)
  */
 enum implicit_op {
 	OP_READ, OP_WRITE, OP_POLL, OP_LSEEK, OP_SEND, OP_INFO,
-	OP_READER_INFO, OP_FIONREAD, OP_SEND_BATCH, OP_MAP_INFO,
+	OP_READER_INFO, OP_FIONREAD, OP_SEND_BATCH, OP_MAP_INFO, OP_RESTORE,
 };
 
 FIXTURE(implicit) {
@@ -645,6 +668,7 @@ FIXTURE_VARIANT_ADD(implicit, reader_info) { .op = OP_READER_INFO };
 FIXTURE_VARIANT_ADD(implicit, fionread) { .op = OP_FIONREAD };
 FIXTURE_VARIANT_ADD(implicit, send_batch) { .op = OP_SEND_BATCH };
 FIXTURE_VARIANT_ADD(implicit, map_info) { .op = OP_MAP_INFO };
+FIXTURE_VARIANT_ADD(implicit, restore) { .op = OP_RESTORE };
 
 FIXTURE_SETUP(implicit)
 {
@@ -666,6 +690,9 @@ TEST_F(implicit, binds_default)
 		.role = CBM_ROLE_USER, .len = 9, .data = (uintptr_t)"implicit\n",
 	};
 	struct cbm_map_info mi = { .size = sizeof(mi) };
+	struct cbm_restore rs = {
+		.size = sizeof(rs), .msg_size = sizeof(struct cbm_restore_msg),
+	};
 	struct cbm_reader_info ri;
 	struct pollfd pfd = { .fd = self->fd, .events = POLLIN };
 	struct cbm_info info;
@@ -706,6 +733,11 @@ TEST_F(implicit, binds_default)
 		break;
 	case OP_MAP_INFO:
 		EXPECT_EQ(0, ioctl(self->fd, CBM_IOC_MAP_INFO, &mi));
+		break;
+	case OP_RESTORE:
+		/* default is restorable only until something was written */
+		if (ioctl(self->fd, CBM_IOC_RESTORE, &rs))
+			EXPECT_EQ(EBUSY, errno);
 		break;
 	}
 
@@ -1128,7 +1160,7 @@ TEST_F(bind, unlink_then_recreate)
 TEST(unknown_ioctl_enotty)
 {
 	static const unsigned long cmds[] = {
-		_IO(CBM_IOC_MAGIC, CBM_CMD_SEND_BATCH + 1),
+		_IO(CBM_IOC_MAGIC, CBM_CMD_RESTORE + 1),
 		_IO(CBM_IOC_MAGIC, 0x5f),
 		_IO(CBM_IOC_MAGIC, 0x00),
 	};

@@ -755,7 +755,7 @@ static void do_random_ioctl(struct worker *w)
 	case 2:
 		/* cbm's own commands, and the first one after them */
 		cmd = _IO(CBM_IOC_MAGIC, CBM_CMD_BIND +
-			  rnd(w, CBM_CMD_SEND_BATCH - CBM_CMD_BIND + 2));
+			  rnd(w, CBM_CMD_RESTORE - CBM_CMD_BIND + 2));
 		break;
 	default:
 		/* type 0xCB with any number, direction and size */
@@ -1483,6 +1483,71 @@ static void do_set_autoresize(struct worker *w)
 	check(w, ioctl(fd, CBM_IOC_SET_AUTORESIZE, p), config_errs);
 }
 
+static const int restore_errs[] = {
+	EINVAL, E2BIG, EFAULT, EBADF, EMSGSIZE, EAGAIN, EPIPE, EACCES, ENOSPC,
+	ENOMEM, EPERM, EBUSY, 0
+};
+
+/*
+ * A restore: descriptors as do_send_batch() makes them, with sequence
+ * numbers and timestamps that mostly go on from the conversation's (so
+ * that fresh conversations take some), holes and all.
+ */
+static void do_restore(struct worker *w)
+{
+	unsigned char *descs = w->wbuf + WBUF_SIZE -
+			       BATCH_DESCS * BATCH_STRIDE;
+	struct cbm_restore_msg m;
+	struct cbm_restore r;
+	struct cbm_info info;
+	int fd = some_fd(w);
+	__u64 seq, ts;
+	unsigned int i, n;
+	void *p;
+	int ret;
+
+	memset(&info, 0, sizeof(info));
+	info.size = sizeof(info);
+	seq = ioctl(fd, CBM_IOC_INFO, &info) ? rng_next(&w->rng) :
+	      info.next_seq + (one_in(w, 4) ? rnd(w, 5) : 0);
+	ts = one_in(w, 8) ? rng_next(&w->rng) : now_ns() - rnd(w, 1ULL << 40);
+	n = one_in(w, 4) ? rnd(w, 3) : 1 + rnd(w, BATCH_DESCS);
+	memset(descs, 0, BATCH_DESCS * BATCH_STRIDE);
+	for (i = 0; i < n; i++) {
+		memset(&m, 0, sizeof(m));
+		m.flags = CHOOSE(w, (0, 0, 0xabcd0000, CBM_MSG_PINNED),
+				 (2, CBM_MSG_PINNED | 0x8000));
+		m.role = CHOOSE(w, (CBM_ROLE_SYSTEM, CBM_ROLE_USER,
+				    CBM_ROLE_TOOL), (__CBM_ROLE_MAX));
+		m.len = one_in(w, 2) ? rnd(w, 64) : some_len(w);
+		m.data = (uintptr_t)some_ptr(w, m.len);
+		m.tokens = rnd(w, 64);
+		m.seq = seq;
+		m.ts_ns = ts;
+		seq += mess(w) ? rng_next(&w->rng) : 1 + (one_in(w, 4) ? rnd(w, 9) : 0);
+		ts += mess(w) ? rng_next(&w->rng) : rnd(w, 1000);
+		memcpy(descs + i * BATCH_STRIDE, &m, sizeof(m));
+	}
+
+	memset(&r, 0, sizeof(r));
+	r.flags = CHOOSE(w, (0), (1));
+	r.msgs = one_in(w, 8) ? (uintptr_t)some_ptr(w, sizeof(m)) :
+		 (uintptr_t)descs;
+	r.count = mess(w) ? PICK(w, CBM_BATCH_MAX + 1, UINT32_MAX) : n;
+	r.msg_size = mess(w) ? PICK(w, 0, sizeof(m) - 8, 1 << 20) :
+				BATCH_STRIDE;
+	r.next_seq = one_in(w, 4) ? seq + rnd(w, 3) : 0;
+	r.size = some_size(w, sizeof(r));
+	p = place_arg(w, &r, sizeof(r), r.size);
+	describe(w, "RESTORE fd %d size %u flags %#x msgs %#llx count %u msg_size %u next_seq %llu arg %p",
+		 fd, r.size, r.flags, (unsigned long long)r.msgs, r.count,
+		 r.msg_size, (unsigned long long)r.next_seq, p);
+	ret = ioctl(fd, CBM_IOC_RESTORE, p);
+	check(w, ret, restore_errs);
+	if (ret > 0 && (__u32)ret > n)
+		bad_result(w, "RESTORE returned a count it was not given");
+}
+
 static const struct {
 	void (*fn)(struct worker *w);
 	unsigned int weight;
@@ -1494,7 +1559,7 @@ static const struct {
 	{ do_mmap, 3 }, { do_map_op, 3 }, { do_open, 4 }, { do_close_dup, 3 }, { do_fcntl, 2 },
 	{ do_param, 1 }, { do_set_window, 3 }, { do_unpin, 2 },
 	{ do_read_window, 4 }, { do_seek, 3 }, { do_resize, 3 },
-	{ do_set_autoresize, 2 }, { do_send_batch, 6 },
+	{ do_set_autoresize, 2 }, { do_send_batch, 6 }, { do_restore, 3 },
 };
 
 static void run_worker(struct fuzz *fz, int id)

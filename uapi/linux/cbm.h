@@ -254,6 +254,13 @@
  * 5. Otherwise the record was intact: ``pos += CBM_RECORD_SPACE(len)``,
  *    ``seq++``.
  *
+ * A restore (%CBM_IOC_RESTORE) may leave holes: sequence numbers that
+ * never existed. In the map, and only there, &cbm_record.lost of a
+ * message record is the number of sequence numbers right before it that
+ * are such a hole; a reader that expected ``seq`` and finds a record with
+ * a higher one counts only the difference beyond that as lost (and
+ * without a restart at tail, a difference beyond it is an error).
+ *
  * A mapping never blocks writers: mapped readers are always lossy, and in
  * a lossless conversation only the file's read() cursor holds back
  * eviction. A reader that wants the kernel to wait for it moves that
@@ -344,10 +351,20 @@
  *   may follow one another, to restore more than %CBM_BATCH_MAX messages;
  * - sequence numbers must increase strictly, the first one at or above
  *   &cbm_info.next_seq, and timestamps must not decrease, the first one
- *   not below the newest stored message's (``EINVAL``).
+ *   not below the newest stored message's (``EINVAL``);
+ * - a hole (a sequence number above the next one, or a &cbm_restore.next_seq
+ *   above the one after the last message) may only follow pinned
+ *   messages: every message stored when the call starts and every message
+ *   of the call before the hole must be pinned (``EINVAL``). The ring
+ *   numbers its records consecutively, so only pinned messages, which
+ *   are kept outside it, can have holes between them; every snapshot
+ *   meets this rule.
  *
  * Holes between restored sequence numbers are messages the saved
  * conversation no longer held: no reader is told of them as lost. A
+ * reader's losses not yet reported when a hole is restored are counted in
+ * &cbm_reader_info.lost at once, without a gap record. Mapped readers
+ * learn of a hole from the record after it (see "Zero-copy reading"). A
  * restored message carries the pid and uid of the task that restores it,
  * not the original sender's: the kernel vouches only for what it saw (a
  * saved file keeps the original ones for the record). The window, the
@@ -544,7 +561,9 @@ enum cbm_record_type {
  * @ts_ns: CLOCK_REALTIME in nanoseconds when the message was appended
  *         (0 for %CBM_RECORD_GAP)
  * @lost: %CBM_RECORD_GAP: number of messages lost, @seq to @seq + @lost - 1;
- *        0 for %CBM_RECORD_MSG
+ *        0 for %CBM_RECORD_MSG, except in a mapped ring, where it counts
+ *        the restored hole right before the message (see "Zero-copy
+ *        reading")
  * @pid: the sender's thread-group id as seen from the reader's pid
  *       namespace. A reader in the initial pid namespace gets the number
  *       the kernel recorded; a reader in another one gets it translated at
@@ -1127,7 +1146,12 @@ struct cbm_restore_msg {
  *            the rules of &cbm_send_batch.msg_size
  * @next_seq: 0, or the sequence number the next appended message gets,
  *            above every restored one: a saved conversation whose newest
- *            messages were evicted continues its numbering
+ *            messages were evicted continues its numbering. Applied after
+ *            the last message, only if every message was restored; it
+ *            must be at least the last restored sequence number plus one
+ *            (with @count 0, at least &cbm_info.next_seq), and above that
+ *            only after pinned messages, as any hole (``EINVAL``). Equal
+ *            to it changes nothing.
  *
  * See "Restoring a saved conversation". The whole call is checked first
  * and fails with nothing restored, as %CBM_IOC_SEND_BATCH; then the
@@ -1171,6 +1195,7 @@ enum cbm_nl_cmd {
 	CBM_NL_CMD_EVENT,
 	__CBM_NL_CMD_MAX,
 };
+
 #define CBM_NL_CMD_MAX		(__CBM_NL_CMD_MAX - 1)
 
 /**
@@ -1260,6 +1285,7 @@ enum cbm_nl_attr {
 	CBM_NL_A_EVENT_COUNT,
 	__CBM_NL_A_MAX,
 };
+
 #define CBM_NL_A_MAX		(__CBM_NL_A_MAX - 1)
 
 /**
@@ -1284,6 +1310,7 @@ enum cbm_nl_window_attr {
 	CBM_NL_WINDOW_A_MAX_AGE_NS,
 	__CBM_NL_WINDOW_A_MAX,
 };
+
 #define CBM_NL_WINDOW_A_MAX	(__CBM_NL_WINDOW_A_MAX - 1)
 
 /**
@@ -1310,6 +1337,7 @@ enum cbm_nl_autoresize_attr {
 	CBM_NL_AUTORESIZE_A_PERIOD_MS,
 	__CBM_NL_AUTORESIZE_A_MAX,
 };
+
 #define CBM_NL_AUTORESIZE_A_MAX	(__CBM_NL_AUTORESIZE_A_MAX - 1)
 
 /**
@@ -1336,6 +1364,7 @@ enum cbm_nl_reader_attr {
 	CBM_NL_READER_A_LOST,
 	__CBM_NL_READER_A_MAX,
 };
+
 #define CBM_NL_READER_A_MAX	(__CBM_NL_READER_A_MAX - 1)
 
 /*

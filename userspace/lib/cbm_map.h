@@ -228,7 +228,7 @@ static inline bool cbm_map_gen_changed(const struct cbm_map *m)
 static inline int cbm_map_peek(struct cbm_map *m, struct cbm_map_rec *r)
 {
 	const struct cbm_record *rec;
-	uint64_t head;
+	uint64_t head, hole;
 	int err;
 
 	for (;;) {
@@ -257,11 +257,17 @@ static inline int cbm_map_peek(struct cbm_map *m, struct cbm_map_rec *r)
 		}
 		if (r->hdr.type != CBM_RECORD_MSG ||
 		    r->hdr.len > m->capacity - sizeof(*rec) ||
-		    r->hdr.seq < m->seq || (r->hdr.seq > m->seq && !m->resync))
+		    r->hdr.seq < m->seq)
+			return -EIO;
+		/* Numbers right before the record that never existed: a hole */
+		hole = r->hdr.lost < r->hdr.seq - m->seq ?
+		       r->hdr.lost : r->hdr.seq - m->seq;
+		r->hdr.lost = 0;
+		if (r->hdr.seq - hole > m->seq && !m->resync)
 			return -EIO;
 		m->resync = false;
-		if (r->hdr.seq > m->seq) {
-			head = r->hdr.seq;
+		if (r->hdr.seq - hole > m->seq) {
+			head = r->hdr.seq - hole;
 			memset(&r->hdr, 0, sizeof(r->hdr));
 			r->hdr.hdr_len = sizeof(r->hdr);
 			r->hdr.type = CBM_RECORD_GAP;
@@ -269,10 +275,11 @@ static inline int cbm_map_peek(struct cbm_map *m, struct cbm_map_rec *r)
 			r->hdr.lost = head - m->seq;
 			r->payload = NULL;
 			m->lost += r->hdr.lost;
-			m->seq += r->hdr.lost;
+			m->seq += r->hdr.lost + hole;
 			m->cur_space = 0;
 			return 1;
 		}
+		m->seq = r->hdr.seq;
 		r->payload = (const unsigned char *)rec + r->hdr.hdr_len;
 		m->cur_space = CBM_RECORD_SPACE(r->hdr.len);
 		return 1;

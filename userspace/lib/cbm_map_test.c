@@ -272,6 +272,56 @@ static void test_bad_data(void)
 }
 
 /*
+ * A restore's hole: the record after it counts the numbers that never
+ * existed in its lost field. They are skipped without a gap, in order and
+ * after a restart at the tail, where only what is beyond the hole is lost;
+ * a jump larger than the hole without a restart is still an error.
+ */
+static void test_hole(void)
+{
+	struct cbm_record *rec;
+	struct cbm_map_rec r;
+	struct cbm_map m;
+	struct fake f;
+
+	fake_init(&f, &m);
+	fake_append(&f, 10, 1);
+	f.next_seq += 4;
+	fake_append(&f, 10, 2);
+	rec = (void *)(f.data + CBM_RECORD_SPACE(10));
+	rec->lost = 4;
+	CHECK_EQ(1, cbm_map_peek(&m, &r));
+	CHECK_EQ(0, r.hdr.seq);
+	CHECK_EQ(0, cbm_map_release(&m));
+	CHECK_EQ(1, cbm_map_peek(&m, &r));
+	CHECK_EQ(CBM_RECORD_MSG, r.hdr.type);
+	CHECK_EQ(5, r.hdr.seq);
+	CHECK_EQ(0, r.hdr.lost);
+	CHECK_EQ(0, cbm_map_release(&m));
+	CHECK_EQ(6, m.seq);
+	CHECK_EQ(0, m.lost);
+
+	/* Restarted at the tail: record 0 was lost, the hole was not */
+	m.pos = 0;
+	m.seq = 0;
+	f.hdr->tail = CBM_RECORD_SPACE(10);
+	CHECK_EQ(1, cbm_map_peek(&m, &r));
+	CHECK_EQ(CBM_RECORD_GAP, r.hdr.type);
+	CHECK_EQ(0, r.hdr.seq);
+	CHECK_EQ(1, r.hdr.lost);
+	CHECK_EQ(1, cbm_map_peek(&m, &r));
+	CHECK_EQ(5, r.hdr.seq);
+	CHECK_EQ(1, m.lost);
+
+	/* More than the hole without a restart contradicts the protocol */
+	m.pos = CBM_RECORD_SPACE(10);
+	m.seq = 0;
+	m.cur_space = 0;
+	CHECK_EQ(-EIO, cbm_map_peek(&m, &r));
+	fake_fini(&f);
+}
+
+/*
  * A new generation: a record in use is stale, and the reader remaps by
  * itself, here failing with the error of CBM_IOC_MAP_INFO on a file that
  * is not /dev/cbm. Unmapped after that, it must not touch the old
@@ -311,6 +361,7 @@ static const struct {
 	{ "read_copy", test_read_copy },
 	{ "bad_data", test_bad_data },
 	{ "generation_change", test_generation_change },
+	{ "hole", test_hole },
 };
 
 int main(void)
