@@ -770,14 +770,20 @@ static int ev_cb(const struct cbm_event *e, void *arg)
 	return l->stop;
 }
 
-/* Handles events until @l holds @n of ours or EVENT_MS pass */
-static void collect(struct cbm_nl *nl, struct ev_log *l, int n)
+/*
+ * Handles events until @l holds @n of ours or EVENT_MS pass. Returns 0 or
+ * the first error of cbm_nl_events().
+ */
+static int collect(struct cbm_nl *nl, struct ev_log *l, int n)
 {
-	int tries;
+	int tries, ret;
 
-	for (tries = 0; l->n < n && tries < EVENT_MS / 100; tries++)
-		if (cbm_nl_events(nl, ev_cb, l, 100) < 0)
-			break;
+	for (tries = 0; l->n < n && tries < EVENT_MS / 100; tries++) {
+		ret = cbm_nl_events(nl, ev_cb, l, 100);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
 }
 
 TEST_F(nl, events)
@@ -803,7 +809,7 @@ TEST_F(nl, events)
 	ASSERT_EQ(0, cbm_create(name, &opts, &c));
 	ASSERT_EQ(0, cbm_resize(c, 8192, NULL, NULL));
 	ASSERT_EQ(0, cbm_set_window(c, &win));
-	collect(self->nl, &l, 3);
+	ASSERT_EQ(0, collect(self->nl, &l, 3));
 	ASSERT_EQ(3, l.n);
 	EXPECT_EQ(CBM_NL_EVENT_CREATED, l.type[0]);
 	EXPECT_EQ(4096, l.capacity[0]);
@@ -817,7 +823,7 @@ TEST_F(nl, events)
 		ASSERT_EQ(0, cbm_send(c, &m, NULL));
 	ASSERT_EQ(0, cbm_unlink(name));
 	l.n = 0;
-	collect(self->nl, &l, MAX_EVENTS);
+	ASSERT_EQ(0, collect(self->nl, &l, MAX_EVENTS));
 	ASSERT_LE(2, l.n);
 	for (i = 0; i < l.n - 1; i++) {
 		EXPECT_EQ(CBM_NL_EVENT_EVICTED, l.type[i]);
@@ -836,7 +842,7 @@ TEST_F(nl, events)
 	EXPECT_EQ(1, l.n);
 	EXPECT_EQ(CBM_NL_EVENT_CREATED, l.type[0]);
 	l.stop = 0;
-	collect(self->nl, &l, 2);
+	ASSERT_EQ(0, collect(self->nl, &l, 2));
 	EXPECT_EQ(2, l.n);
 	EXPECT_EQ(CBM_NL_EVENT_UNLINKED, l.type[1]);
 	cbm_close(c);

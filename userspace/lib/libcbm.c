@@ -1160,6 +1160,14 @@ static int cbm_nl_finish_cb(struct nl_msg *msg, void *arg)
 	return NL_STOP;
 }
 
+/* Multicast messages carry no sequence number of ours */
+static int cbm_nl_seq_any_cb(struct nl_msg *msg, void *arg)
+{
+	(void)msg;
+	(void)arg;
+	return NL_OK;
+}
+
 static int cbm_nl_ack_cb(struct nl_msg *msg, void *arg)
 {
 	struct cbm_nl_req *req = arg;
@@ -1552,7 +1560,6 @@ int cbm_nl_subscribe(struct cbm_nl *nl)
 	ev = nl_socket_alloc();
 	if (!ev)
 		return -ENOMEM;
-	/* Multicast messages carry no sequence number of ours */
 	nl_socket_disable_seq_check(ev);
 	err = genl_connect(ev);
 	if (!err)
@@ -1678,6 +1685,8 @@ int cbm_nl_events(struct cbm_nl *nl, cbm_event_cb cb, void *ctx,
 	if (!ncb)
 		return -ENOMEM;
 	nl_cb_set(ncb, NL_CB_VALID, NL_CB_CUSTOM, cbm_nl_valid_cb, &req);
+	/* The socket's own callbacks do not apply to this set */
+	nl_cb_set(ncb, NL_CB_SEQ_CHECK, NL_CB_CUSTOM, cbm_nl_seq_any_cb, NULL);
 	while (!req.stopped && !req.err) {
 		/*
 		 * Peek first: it tells an overrun (ENOBUFS, which the kernel
