@@ -505,8 +505,8 @@ TEST(restore)
 		s[i].msg.tokens = i;
 		s[i].msg.data = "saved";
 		s[i].msg.len = 5;
-		/* Holes: messages the saved conversation no longer had */
-		s[i].seq = 10 + 2 * i;
+		/* Numbered on from 10: the older ones were long evicted */
+		s[i].seq = 10 + i;
 		s[i].ts_ns = 1000000 + i;
 	}
 	conv_name(name, "rst");
@@ -515,12 +515,16 @@ TEST(restore)
 	/* Out of order: the first chunk fails whole, with the kernel's errno */
 	s[1].seq = s[0].seq;
 	EXPECT_EQ(-EINVAL, cbm_restore(c, s, RESTORE_N, 0));
-	s[1].seq = 12;
-	EXPECT_EQ(RESTORE_N, cbm_restore(c, s, RESTORE_N, 100000));
+	s[1].seq = 11;
+	/*
+	 * next_seq goes with the last chunk only: with the first, the kernel
+	 * would refuse it as a hole after unpinned messages.
+	 */
+	EXPECT_EQ(RESTORE_N, cbm_restore(c, s, RESTORE_N, 10 + RESTORE_N));
 	ASSERT_EQ(0, cbm_info(c, &info));
 	EXPECT_EQ(RESTORE_N, info.msgs);
 	EXPECT_EQ(10, info.first_seq);
-	EXPECT_EQ(100000, info.next_seq);
+	EXPECT_EQ(10 + RESTORE_N, info.next_seq);
 
 	ASSERT_EQ(0, cbm_read_window(c, 0, &buf, &len, &count));
 	ASSERT_EQ(RESTORE_N, count);
@@ -535,12 +539,30 @@ TEST(restore)
 	free(buf);
 
 	/* More restores may follow; then a normal append ends them */
-	s[0].seq = 100000;
+	s[0].seq = 10 + RESTORE_N;
 	s[0].ts_ns = 2000000;
 	EXPECT_EQ(1, cbm_restore(c, s, 1, 0));
 	ASSERT_EQ(0, send_str(c, CBM_ROLE_USER, "new", NULL));
-	s[0].seq = 200000;
+	s[0].seq = 20 + RESTORE_N;
 	EXPECT_EQ(-EBUSY, cbm_restore(c, s, 1, 0));
+	cbm_close(c);
+	EXPECT_EQ(0, cbm_unlink(name));
+
+	/* Pinned messages may have holes, and next_seq jumps past them */
+	ASSERT_EQ(0, cbm_create(name, &opts, &c));
+	for (i = 0; i < 2; i++) {
+		s[i].msg.flags = CBM_MSG_PINNED;
+		s[i].seq = 3 + 4 * i;
+		s[i].ts_ns = 3000000 + i;
+	}
+	EXPECT_EQ(2, cbm_restore(c, s, 2, 100));
+	ASSERT_EQ(0, cbm_info(c, &info));
+	EXPECT_EQ(2, info.pinned);
+	EXPECT_EQ(100, info.next_seq);
+	/* No message and a next_seq: one call, applied */
+	EXPECT_EQ(0, cbm_restore(c, NULL, 0, 200));
+	ASSERT_EQ(0, cbm_info(c, &info));
+	EXPECT_EQ(200, info.next_seq);
 	cbm_close(c);
 	EXPECT_EQ(0, cbm_unlink(name));
 	free(s);
