@@ -17,6 +17,9 @@
 #   make vm-shell-debug the same on the debug kernel
 #   make checkpatch    checkpatch.pl --strict over the module and the uapi
 #                      header
+#   make install       libcbm's headers, libraries and libcbm.pc, under
+#                      DESTDIR and PREFIX (default /usr/local; see
+#                      userspace/Makefile for LIBDIR and INCLUDEDIR)
 #   make deps          install the Debian packages all this needs
 #   make fetch         cache the guest kernel and a few kernel-tree files
 #
@@ -49,7 +52,7 @@ export CBM_FUZZ_SECS := $(FUZZ_SECS)
 
 DEB_PACKAGES := build-essential gcc make linux-headers-$(KVER) \
 	linux-source-6.1 qemu-system-x86 busybox-static cpio sparse kmod \
-	xz-utils libnl-3-dev libnl-genl-3-dev perl \
+	xz-utils libnl-3-dev libnl-genl-3-dev pkg-config perl \
 	flex bison bc libelf-dev trinity stress-ng
 
 # Command-line variables reach every sub-make through MAKEFLAGS and the
@@ -66,7 +69,7 @@ DEBUG_MOD_SRCS = Kbuild $(shell find module uapi -type f -name '*.[chS]')
 # stress entries.
 VM_PROGS := -e /usr/bin/trinity -e /usr/bin/stress-ng
 
-.PHONY: all modules userspace selftests deps fetch check check-host \
+.PHONY: all modules userspace install selftests deps fetch check check-host \
 	check-stock check-debug debug-kernel debug-modules demo vm-shell \
 	vm-shell-debug checkpatch clean
 
@@ -97,6 +100,9 @@ debug-modules: debug-kernel
 
 userspace: deps
 	$(MAKE) -C userspace
+
+install: userspace
+	$(MAKE) -C userspace install
 
 selftests: fetch
 	$(MAKE) -C selftests KSFT_DIR=$(KSFT_DIR)
