@@ -114,30 +114,30 @@ check: modules debug-modules userspace selftests fetch
 check-host: userspace
 	@bash $(VM)/check.sh host
 
-check-stock: modules selftests fetch
+check-stock: modules userspace selftests fetch
 	@bash $(VM)/check.sh stock
 
-check-debug: debug-modules selftests fetch
+check-debug: debug-modules userspace selftests fetch
 	@bash $(VM)/check.sh debug
 
 demo: modules userspace fetch
 	@mkdir -p $(BUILD)
 	@bash $(VM)/mkinitramfs.sh -o $(BUILD)/initramfs-demo.cpio.gz -k cbm.ko \
-		-b userspace/demo/cbm-demo
+		-b userspace/demo/cbm-demo -b userspace/cbmctl/cbmctl
 	@bash $(VM)/qemu.sh demo $(BUILD)/initramfs-demo.cpio.gz
 
 vm-shell: modules userspace selftests fetch
 	@mkdir -p $(BUILD)
 	@bash $(VM)/mkinitramfs.sh -o $(BUILD)/initramfs-shell.cpio.gz -k cbm.ko \
 		-s selftests -l selftests/run_list -b userspace/demo/cbm-demo \
-		$(VM_PROGS)
+		-b userspace/cbmctl/cbmctl $(VM_PROGS)
 	@bash $(VM)/qemu.sh shell $(BUILD)/initramfs-shell.cpio.gz
 
 vm-shell-debug: debug-modules userspace selftests fetch
 	@mkdir -p $(BUILD)
 	@bash $(VM)/mkinitramfs.sh -o $(BUILD)/initramfs-shell-debug.cpio.gz \
 		-k $(DEBUG_MOD)/cbm.ko -s selftests -l selftests/run_list \
-		-b userspace/demo/cbm-demo $(VM_PROGS)
+		-b userspace/demo/cbm-demo -b userspace/cbmctl/cbmctl $(VM_PROGS)
 	@CBM_KERNEL=debug bash $(VM)/qemu.sh shell \
 		$(BUILD)/initramfs-shell-debug.cpio.gz
 
