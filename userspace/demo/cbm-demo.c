@@ -8,13 +8,18 @@
  * conversation with poll() and prints every message with the header the
  * kernel stamped on it, and a "map" process follows it without copying,
  * through a read-only mmap() of the ring (userspace/lib/cbm_map.h), and
- * sums up what it saw. Once the tail has shown the whole conversation,
- * the parent prints the conversation's state and unlinks it, which ends
- * the user's and the assistant's reads with end of file.
+ * sums up what it saw. An "events" process runs "cbmctl watch demo"
+ * from before the conversation is created and shows each generic netlink
+ * event as it comes. Once the tail and the map reader have seen the whole
+ * conversation, the parent shows it with cbmctl (dump, ls, stat), resizes
+ * it and gives it a window of two turns, which evicts the older messages,
+ * shows what is left and removes it with "cbmctl rm", which ends the
+ * user's and the assistant's reads with end of file and the watch.
  *
- * Exits 0 only if every call succeeded, the tail saw every message, in
- * order, with the sender's pid and uid, and the map reader saw every
- * message in order too.
+ * Exits 0 only if every call and every cbmctl command succeeded, the tail
+ * saw every message, in order, with the sender's pid and uid, the map
+ * reader saw every message in order too, and the watch saw the
+ * conversation created, resized, windowed, evicted from and unlinked.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +46,10 @@
 #define CBM_DEV		"/dev/cbm"
 #define DEMO_NAME	"demo"
 #define DEMO_MODE	0600
+/* Found through PATH: /bin/cbmctl in the VM */
+#define CBMCTL		"cbmctl"
+/* Most arguments of one cbmctl command the parent runs */
+#define CBMCTL_MAX_ARGS	8
 
 #define NSEC_PER_SEC	1000000000ULL
 #define NSEC_PER_MSEC	1000000ULL
@@ -85,7 +94,10 @@ static const char * const role_names[__CBM_ROLE_MAX] = {
 	[CBM_ROLE_TOOL]		= "tool",
 };
 
-enum { CHILD_USER, CHILD_ASSISTANT, CHILD_MAP, CHILD_TAIL, NR_CHILDREN };
+enum {
+	CHILD_EVENTS, CHILD_USER, CHILD_ASSISTANT, CHILD_MAP, CHILD_TAIL,
+	NR_CHILDREN
+};
 
 struct child {
 	const char *name;
@@ -98,8 +110,10 @@ static int user_run(void);
 static int assistant_run(void);
 static int map_run(void);
 static int tail_run(void);
+static int events_run(void);
 
 static struct child children[NR_CHILDREN] = {
+	[CHILD_EVENTS]		= { .name = "events", .run = events_run },
 	[CHILD_USER]		= { .name = "user", .run = user_run },
 	[CHILD_ASSISTANT]	= { .name = "assistant", .run = assistant_run },
 	[CHILD_MAP]		= { .name = "map", .run = map_run },
@@ -108,6 +122,9 @@ static struct child children[NR_CHILDREN] = {
 
 /* Which process is talking, for error messages */
 static const char *self = "parent";
+
+/* The events process writes a byte here once its watch is listening */
+static int ready_pipe[2] = { -1, -1 };
 
 /* A file bound to the demo conversation, reading in record format */
 struct reader {
@@ -507,47 +524,117 @@ static int map_run(void)
 	return ret < 0 ? -1 : 0;
 }
 
-static int print_info(int fd)
+/*
+ * Run "cbmctl ARGS..." with its output on ours. Return: 0 if it exited
+ * with status 0, -1 otherwise.
+ */
+static int cbmctl(const char *arg, ...)
 {
-	static const struct {
-		__u32 flag;
-		const char *name;
-	} conv_flags[] = {
-		{ CBM_CONV_ANON, "anonymous" },
-		{ CBM_CONV_UNLINKED, "unlinked" },
-		{ CBM_CONV_DEFAULT, "default" },
-	};
-	struct cbm_info info = { .size = sizeof(info) };
-	__u32 unknown;
-	size_t i;
+	const char *argv[CBMCTL_MAX_ARGS + 2] = { CBMCTL };
+	size_t argc = 1;
+	va_list ap;
+	int status;
+	pid_t pid;
 
-	if (ioctl(fd, CBM_IOC_INFO, &info))
-		return fail("CBM_IOC_INFO");
-	printf("cbm-demo: conversation \"%s\"\n"
-	       "  capacity      %llu bytes\n"
-	       "  used          %llu bytes\n"
-	       "  first seq     %llu\n"
-	       "  next seq      %llu\n"
-	       "  messages      %llu\n"
-	       "  evicted       %llu\n"
-	       "  readers       %u\n"
-	       "  max message   %u bytes\n"
-	       "  owner         uid %u, gid %u\n"
-	       "  mode          %04o\n",
-	       info.name, info.capacity, info.used, info.first_seq,
-	       info.next_seq, info.msgs, info.evicted, info.readers,
-	       info.max_msg_size, info.uid, info.gid, info.mode);
-	printf("  flags         %#x (%s", info.flags,
-	       info.flags & CBM_CONV_LOSSLESS ? "lossless" : "lossy");
-	unknown = info.flags & ~CBM_CONV_LOSSLESS;
-	for (i = 0; i < ARRAY_SIZE(conv_flags); i++) {
-		if (info.flags & conv_flags[i].flag)
-			printf(", %s", conv_flags[i].name);
-		unknown &= ~conv_flags[i].flag;
+	va_start(ap, arg);
+	for (; arg && argc <= CBMCTL_MAX_ARGS; arg = va_arg(ap, const char *))
+		argv[argc++] = arg;
+	va_end(ap);
+	printf("cbm-demo: $ %s", CBMCTL);
+	for (argc = 1; argv[argc]; argc++)
+		printf(" %s", argv[argc]);
+	printf("\n");
+	pid = fork();
+	if (pid < 0)
+		return fail("fork");
+	if (!pid) {
+		execvp(CBMCTL, (char *const *)argv);
+		fail("exec " CBMCTL);
+		_exit(EXIT_FAILURE);
 	}
-	if (unknown)
-		printf(", unknown %#x", unknown);
-	printf(")\n");
+	if (waitpid(pid, &status, 0) < 0)
+		return fail("waitpid");
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		return complain("%s %s failed", CBMCTL, argv[1]);
+	return 0;
+}
+
+/*
+ * Follow the conversation's events with "cbmctl watch", each line shown
+ * as it comes, until the unlink. Tells the parent through ready_pipe
+ * when the watch listens, so that no event is missed.
+ */
+static int events_run(void)
+{
+	static const char * const want[] = {
+		"created", "resized", "window", "evicted", "unlinked",
+	};
+	const size_t unlinked = ARRAY_SIZE(want) - 1;
+	bool seen[ARRAY_SIZE(want)] = { false };
+	int out[2], status, ret = 0;
+	char line[512];
+	size_t i, len;
+	pid_t pid;
+	FILE *in;
+
+	if (pipe(out))
+		return fail("pipe");
+	pid = fork();
+	if (pid < 0)
+		return fail("fork");
+	if (!pid) {
+		if (dup2(out[1], STDOUT_FILENO) < 0 ||
+		    dup2(out[1], STDERR_FILENO) < 0)
+			_exit(EXIT_FAILURE);
+		execlp(CBMCTL, CBMCTL, "watch", DEMO_NAME, (char *)NULL);
+		_exit(EXIT_FAILURE);
+	}
+	close(out[1]);
+	in = fdopen(out[0], "r");
+	if (!in) {
+		close(out[0]);
+		kill(pid, SIGTERM);
+		waitpid(pid, &status, 0);
+		return fail("fdopen");
+	}
+	while (!seen[unlinked] && fgets(line, sizeof(line), in)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strstr(line, "watching events")) {
+			printf("cbm-demo: events: \"%s watch %s\" (pid %d) is listening\n",
+			       CBMCTL, DEMO_NAME, pid);
+			if (write(ready_pipe[1], "", 1) != 1)
+				ret = fail("write");
+			continue;
+		}
+		printf("cbm-demo: event: %s\n", line);
+		for (i = 0; i < ARRAY_SIZE(want); i++) {
+			len = strlen(want[i]);
+			if (!strncmp(line, want[i], len) && line[len] == ' ')
+				seen[i] = true;
+		}
+	}
+	kill(pid, SIGTERM);
+	waitpid(pid, &status, 0);
+	fclose(in);
+	for (i = 0; i < ARRAY_SIZE(want); i++) {
+		if (!seen[i])
+			ret = complain("no \"%s\" event", want[i]);
+	}
+	return ret;
+}
+
+/*
+ * What cbmctl shows of the finished conversation; then a resize and a
+ * window of two turns, which evicts all but the last two exchanges.
+ */
+static int show_conversation(void)
+{
+	if (cbmctl("dump", DEMO_NAME, NULL) || cbmctl("ls", NULL) ||
+	    cbmctl("stat", DEMO_NAME, NULL) ||
+	    cbmctl("resize", DEMO_NAME, "64K", NULL) ||
+	    cbmctl("window", DEMO_NAME, "--msgs", "2", "--turns", NULL) ||
+	    cbmctl("dump", DEMO_NAME, "--json", NULL))
+		return -1;
 	return 0;
 }
 
@@ -586,29 +673,25 @@ static struct child *child_of(pid_t pid)
 }
 
 /*
- * Wait for the children. Once the tail has shown the whole conversation,
- * or as soon as anything failed, print the conversation's state and unlink
- * it: that ends the reads of the user and the assistant, which stayed
- * bound for the tail's sake. If the unlink fails nothing would end them,
- * so they are killed.
+ * Wait for the children. Once the tail and the map reader have seen the
+ * whole conversation, or as soon as anything failed, show it with cbmctl
+ * and unlink it: that ends the reads of the user and the assistant, which
+ * stayed bound for the tail's sake, and the watch. If the unlink fails
+ * nothing would end them, so they are killed.
  */
-static bool finish(int fd, bool ok)
+static bool finish(bool ok)
 {
-	struct cbm_unlink un = {
-		.size = sizeof(un),
-		.name = DEMO_NAME,
-	};
 	bool unlinked = false;
 	struct child *c;
 	int status;
 	pid_t pid;
 
 	for (;;) {
-		if (!unlinked && (!ok || !children[CHILD_TAIL].running)) {
-			if (print_info(fd))
+		if (!unlinked && (!ok || (!children[CHILD_TAIL].running &&
+					  !children[CHILD_MAP].running))) {
+			if (ok && show_conversation())
 				ok = false;
-			if (ioctl(fd, CBM_IOC_UNLINK, &un)) {
-				fail("CBM_IOC_UNLINK " DEMO_NAME);
+			if (cbmctl("rm", DEMO_NAME, NULL)) {
 				stop_children();
 				ok = false;
 			}
@@ -635,6 +718,7 @@ static bool finish(int fd, bool ok)
 
 int main(void)
 {
+	char ready;
 	bool ok;
 	size_t i;
 	int fd;
@@ -649,17 +733,32 @@ int main(void)
 		return EXIT_FAILURE;
 	}
 
-	fd = conv_open(O_WRONLY, CBM_BIND_CREATE | CBM_BIND_EXCL);
-	if (fd < 0)
+	/* The watch first, so that it sees the conversation created */
+	if (pipe(ready_pipe)) {
+		fail("pipe");
 		return EXIT_FAILURE;
+	}
+	ok = !spawn(&children[CHILD_EVENTS]);
+	close(ready_pipe[1]);
+	/* End of file instead of a byte: the events process failed */
+	if (ok && read(ready_pipe[0], &ready, 1) != 1)
+		ok = !complain("%s watch did not start", CBMCTL);
+	close(ready_pipe[0]);
+	fd = ok ? conv_open(O_WRONLY, CBM_BIND_CREATE | CBM_BIND_EXCL) : -1;
+	if (fd < 0) {
+		stop_children();
+		while (wait(NULL) > 0)
+			;
+		return EXIT_FAILURE;
+	}
 	printf("cbm-demo: parent (pid %d) created \"%s\" with mode %04o\n",
 	       getpid(), DEMO_NAME, DEMO_MODE);
 
 	ok = !send_msg(fd, CBM_ROLE_SYSTEM, system_prompt);
 	/* The tail comes last: it checks the pids of the others */
-	for (i = 0; ok && i < NR_CHILDREN; i++)
+	for (i = CHILD_EVENTS + 1; ok && i < NR_CHILDREN; i++)
 		ok = !spawn(&children[i]);
-	ok = finish(fd, ok);
+	ok = finish(ok);
 
 	if (close(fd)) {
 		fail("close");
