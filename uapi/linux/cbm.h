@@ -1171,6 +1171,7 @@ enum cbm_nl_cmd {
 	CBM_NL_CMD_EVENT,
 	__CBM_NL_CMD_MAX,
 };
+
 #define CBM_NL_CMD_MAX		(__CBM_NL_CMD_MAX - 1)
 
 /**
@@ -1260,6 +1261,7 @@ enum cbm_nl_attr {
 	CBM_NL_A_EVENT_COUNT,
 	__CBM_NL_A_MAX,
 };
+
 #define CBM_NL_A_MAX		(__CBM_NL_A_MAX - 1)
 
 /**
@@ -1284,6 +1286,7 @@ enum cbm_nl_window_attr {
 	CBM_NL_WINDOW_A_MAX_AGE_NS,
 	__CBM_NL_WINDOW_A_MAX,
 };
+
 #define CBM_NL_WINDOW_A_MAX	(__CBM_NL_WINDOW_A_MAX - 1)
 
 /**
@@ -1310,6 +1313,7 @@ enum cbm_nl_autoresize_attr {
 	CBM_NL_AUTORESIZE_A_PERIOD_MS,
 	__CBM_NL_AUTORESIZE_A_MAX,
 };
+
 #define CBM_NL_AUTORESIZE_A_MAX	(__CBM_NL_AUTORESIZE_A_MAX - 1)
 
 /**
@@ -1336,6 +1340,7 @@ enum cbm_nl_reader_attr {
 	CBM_NL_READER_A_LOST,
 	__CBM_NL_READER_A_MAX,
 };
+
 #define CBM_NL_READER_A_MAX	(__CBM_NL_READER_A_MAX - 1)
 
 /*
