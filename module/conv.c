@@ -12,7 +12,7 @@
  * Events (events.h) are sent with a conversation's lock held, or with no
  * lock: netlink.c then takes only its cbm_nl_lock and netlink's own locks,
  * which never wrap a cbm lock, so they nest inside ours. No event is sent
- * under cbm_ns_lock: a dump collects names under it and would gain nothing.
+ * under cbm_ns_lock, which every lookup needs: it stays held briefly.
  */
 #include <linux/capability.h>
 #include <linux/cred.h>
