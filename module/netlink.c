@@ -53,12 +53,21 @@ static DECLARE_RWSEM(cbm_nl_lock);
 /* The family is registered; written under cbm_nl_lock */
 static bool cbm_nl_live;
 
-/* Names are checked as CBM_IOC_BIND checks them */
+/*
+ * Names are checked as CBM_IOC_BIND checks them, and must fill the
+ * attribute, NUL included, as nla_put_string() puts them. The length is
+ * checked here, not by the policy: the core fails a long string with
+ * ERANGE, and every bad name is EINVAL.
+ */
 static int cbm_nl_validate_name(const struct nlattr *attr,
 				struct netlink_ext_ack *extack)
 {
-	/* NLA_NUL_STRING has checked the terminating NUL and the length */
-	if (cbm_conv_name_valid(nla_data(attr)))
+	const char *name = nla_data(attr);
+	int len = nla_len(attr);
+
+	/* NLA_NUL_STRING has found a NUL, so strnlen() stops before len */
+	if (len <= CBM_NAME_MAX && strnlen(name, len) == len - 1 &&
+	    cbm_conv_name_valid(name))
 		return 0;
 	NL_SET_ERR_MSG_ATTR(extack, attr, "invalid conversation name");
 	return -EINVAL;
@@ -76,23 +85,20 @@ static const struct nla_policy cbm_window_nl_policy[CBM_NL_WINDOW_A_MAX + 1] = {
 /* CBM_NL_CMD_CONV_GET - do, dump */
 static const struct nla_policy cbm_conv_get_nl_policy[CBM_NL_A_NAME + 1] = {
 	[CBM_NL_A_NAME] = NLA_POLICY_VALIDATE_FN(NLA_NUL_STRING,
-						 cbm_nl_validate_name,
-						 CBM_NAME_MAX - 1),
+						 cbm_nl_validate_name),
 };
 
 /* CBM_NL_CMD_CONV_UNLINK - do */
 static const struct nla_policy cbm_conv_unlink_nl_policy[CBM_NL_A_NAME + 1] = {
 	[CBM_NL_A_NAME] = NLA_POLICY_VALIDATE_FN(NLA_NUL_STRING,
-						 cbm_nl_validate_name,
-						 CBM_NAME_MAX - 1),
+						 cbm_nl_validate_name),
 };
 
 /* CBM_NL_CMD_CONV_SET_WINDOW - do */
 static const struct nla_policy
 cbm_conv_set_window_nl_policy[CBM_NL_A_WINDOW + 1] = {
 	[CBM_NL_A_NAME] = NLA_POLICY_VALIDATE_FN(NLA_NUL_STRING,
-						 cbm_nl_validate_name,
-						 CBM_NAME_MAX - 1),
+						 cbm_nl_validate_name),
 	[CBM_NL_A_WINDOW] = NLA_POLICY_NESTED(cbm_window_nl_policy),
 };
 
@@ -100,8 +106,7 @@ cbm_conv_set_window_nl_policy[CBM_NL_A_WINDOW + 1] = {
 static const struct nla_policy
 cbm_conv_resize_nl_policy[CBM_NL_A_CAPACITY + 1] = {
 	[CBM_NL_A_NAME] = NLA_POLICY_VALIDATE_FN(NLA_NUL_STRING,
-						 cbm_nl_validate_name,
-						 CBM_NAME_MAX - 1),
+						 cbm_nl_validate_name),
 	[CBM_NL_A_CAPACITY] = { .type = NLA_U64, },
 };
 

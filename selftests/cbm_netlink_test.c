@@ -361,6 +361,7 @@ FIXTURE(conv) {
 	char name[CBM_NAME_MAX];
 	int fd;		/* O_RDWR, bound to name, created by root */
 	struct nl_conv c;
+	char longbuf[CBM_NAME_MAX + 9];
 };
 
 FIXTURE_SETUP(conv)
@@ -792,6 +793,8 @@ TEST_F(conv, bad_attributes)
 
 	memset(longname, 'a', CBM_NAME_MAX);
 	longname[CBM_NAME_MAX] = '\0';
+	memset(self->longbuf, 'a', sizeof(self->longbuf));
+	strcpy(self->longbuf, "abc");
 	for (i = 0; i < sizeof(cmds); i++) {
 		/* No name */
 		msg = nl_req(&self->nl, cmds[i], 0);
@@ -800,6 +803,11 @@ TEST_F(conv, bad_attributes)
 		/* A name of CBM_NAME_MAX characters */
 		msg = nl_req(&self->nl, cmds[i], 0);
 		ASSERT_EQ(0, nla_put_string(msg, CBM_NL_A_NAME, longname));
+		EXPECT_EQ(-EINVAL, nl_raw(&self->nl, msg)) TH_LOG("cmd %u", cmds[i]);
+		/* A valid name, then a NUL and more than CBM_NAME_MAX bytes */
+		msg = nl_req(&self->nl, cmds[i], 0);
+		ASSERT_EQ(0, nla_put(msg, CBM_NL_A_NAME, sizeof(longname) + 8,
+				     self->longbuf));
 		EXPECT_EQ(-EINVAL, nl_raw(&self->nl, msg)) TH_LOG("cmd %u", cmds[i]);
 		/* Characters a name may not have */
 		msg = nl_req(&self->nl, cmds[i], 0);
