@@ -13,6 +13,11 @@
  * caps' lock (acct.c). A conversation's lock is held across user copies,
  * which may take mmap_lock, so mmap() (under mmap_lock) takes only the
  * conversation's map_lock, which nests inside both.
+ *
+ * Events (events.h) are sent with a conversation's lock held, or with no
+ * lock: netlink.c then takes only its cbm_nl_lock and netlink's own locks,
+ * which never wrap a cbm lock, so they nest inside ours. No event is sent
+ * under cbm_ns_lock, which every lookup needs: it stays held briefly.
  */
 #include <linux/capability.h>
 #include <linux/cred.h>
@@ -36,6 +41,7 @@
 
 #include "acct.h"
 #include "conv.h"
+#include "events.h"
 
 #define CBM_NS_BITS	8
 #define CBM_RING_SIZE_MAX	(1UL << (BITS_PER_LONG - 1))
@@ -44,6 +50,7 @@
 
 /* The work re-arms itself at least this often, keeping jiffies sane */
 #define CBM_ARM_MAX_NS		(3600ULL * NSEC_PER_SEC)
+#define CBM_EVICT_INTERVAL_NS	(CBM_NL_EVICT_INTERVAL_MS * NSEC_PER_MSEC)
 
 /* What cbm_conv_wake() wakes, after the conversation's lock is dropped */
 #define CBM_WAKE_READERS	0x1U
@@ -283,6 +290,7 @@ int cbm_conv_open(const char *name, bool create, bool excl,
 		  const struct cbm_create *args, int may,
 		  struct cbm_conv **convp)
 {
+	bool created = false;
 	struct cbm_conv *conv;
 	int err = 0;
 
@@ -302,13 +310,18 @@ int cbm_conv_open(const char *name, bool create, bool excl,
 			/* The initial reference belongs to the name */
 			kref_get(&conv->ref);
 			hash_add(cbm_ns, &conv->hnode, cbm_name_hash(name));
+			created = true;
 		}
 	}
 	mutex_unlock(&cbm_ns_lock);
 
-	if (!err)
-		*convp = conv;
-	return err;
+	if (err)
+		return err;
+	/* Our reference keeps it alive even if it is unlinked meanwhile */
+	if (created)
+		cbm_event_created(conv);
+	*convp = conv;
+	return 0;
 }
 
 /**
@@ -351,6 +364,8 @@ static struct cbm_map_header *cbm_conv_map_hdr(const struct cbm_conv *conv)
 	return page_address(conv->map_page);
 }
 
+static void cbm_conv_flush_evicted(struct cbm_conv *conv);
+
 static void cbm_conv_mark_unlinked(struct cbm_conv *conv)
 {
 	struct cbm_map_header *hdr = cbm_conv_map_hdr(conv);
@@ -359,9 +374,12 @@ static void cbm_conv_mark_unlinked(struct cbm_conv *conv)
 	WRITE_ONCE(conv->unlinked, true);
 	WRITE_ONCE(hdr->flags, hdr->flags | CBM_MAP_UNLINKED);
 	conv->room_gen++;
+	/* Listeners get the last evictions before the unlink event */
+	cbm_conv_flush_evicted(conv);
 	mutex_unlock(&conv->lock);
 	wake_up_interruptible_poll(&conv->rd_wait, EPOLLHUP);
 	wake_up_interruptible_poll(&conv->wr_wait, EPOLLHUP);
+	cbm_event_unlinked(conv);
 }
 
 /**
@@ -397,6 +415,92 @@ int cbm_conv_unlink(const char *name)
 	cbm_conv_mark_unlinked(conv);
 	cbm_conv_put(conv);
 	return 0;
+}
+
+/**
+ * cbm_conv_find() - look up a named conversation
+ * @name: a name that passed cbm_conv_name_valid()
+ *
+ * Return: the conversation, with a reference for the caller, or NULL.
+ */
+struct cbm_conv *cbm_conv_find(const char *name)
+{
+	struct cbm_conv *conv;
+
+	mutex_lock(&cbm_ns_lock);
+	conv = cbm_ns_find(name);
+	if (conv)
+		kref_get(&conv->ref);
+	mutex_unlock(&cbm_ns_lock);
+	return conv;
+}
+
+/**
+ * cbm_conv_remove() - unlink a conversation found by cbm_conv_find()
+ * @conv: the conversation; the caller has checked it may change it
+ *
+ * Unlinks @conv itself, not whatever has its name now, so a permission
+ * check made on @conv stays valid.
+ *
+ * Return: 0 or a negative errno (-ENOENT if @conv is no longer linked,
+ * -EBUSY for ``default``).
+ */
+int cbm_conv_remove(struct cbm_conv *conv)
+{
+	int err = 0;
+
+	mutex_lock(&cbm_ns_lock);
+	if (cbm_ns_find(conv->name) != conv)
+		err = -ENOENT;
+	else if (conv == cbm_default)
+		err = -EBUSY;
+	else
+		hash_del(&conv->hnode);
+	mutex_unlock(&cbm_ns_lock);
+	if (err)
+		return err;
+
+	cbm_conv_mark_unlinked(conv);
+	/* The name's reference; the caller still holds its own */
+	cbm_conv_put(conv);
+	return 0;
+}
+
+/**
+ * cbm_conv_collect() - named conversations after a name, in name order
+ * @after: only names that sort after this one (strcmp() order); "" for all
+ * @convs: filled with the first @max of them, each with a reference
+ * @max: room in @convs, at least 1
+ *
+ * A dump resumes from the last name it reported, so conversations created
+ * or unlinked between its parts neither repeat nor shift the others. The
+ * table is scanned whole each time, keeping the @max smallest names by
+ * insertion: a few microseconds per thousand conversations.
+ *
+ * Return: the number of conversations in @convs.
+ */
+unsigned int cbm_conv_collect(const char *after, struct cbm_conv **convs,
+			      unsigned int max)
+{
+	struct cbm_conv *conv;
+	unsigned int n = 0, i;
+	int bkt;
+
+	mutex_lock(&cbm_ns_lock);
+	hash_for_each(cbm_ns, bkt, conv, hnode) {
+		if (strcmp(conv->name, after) <= 0 ||
+		    (n == max && strcmp(conv->name, convs[n - 1]->name) >= 0))
+			continue;
+		/* When full, the largest so far drops out */
+		i = n < max ? n++ : max - 1;
+		for (; i && strcmp(convs[i - 1]->name, conv->name) > 0; i--)
+			convs[i] = convs[i - 1];
+		convs[i] = conv;
+	}
+	for (i = 0; i < n; i++)
+		kref_get(&convs[i]->ref);
+	mutex_unlock(&cbm_ns_lock);
+	return n;
 }
 
 /**
@@ -589,6 +693,21 @@ static u64 cbm_reader_start(const struct cbm_conv *conv,
 	return seq;
 }
 
+/*
+ * Messages a reader whose next read starts at @seq has lost and not been
+ * told of yet: the holes from its floor on (pinned copies are not lost).
+ */
+static u64 cbm_reader_gap(const struct cbm_conv *conv,
+			  const struct cbm_reader *reader, u64 seq)
+{
+	u64 first = conv->ring.first_seq;
+	u64 from = max(seq, reader->floor);
+
+	if (seq >= first)
+		return 0;
+	return first - from - cbm_conv_pins_below(conv, from);
+}
+
 /* Move a reader past the holes below its floor */
 static void cbm_reader_skip(struct cbm_conv *conv, struct cbm_reader *reader)
 {
@@ -613,6 +732,7 @@ void cbm_reader_attach(struct cbm_conv *conv, struct cbm_reader *reader,
 	reader->floor = conv->ring.first_seq;
 	reader->lost = 0;
 	reader->lossless = lossless && (conv->flags & CBM_CONV_LOSSLESS);
+	reader->pid = get_pid(task_tgid(current));
 	list_add_tail(&reader->node, &conv->readers);
 	conv->nr_readers++;
 	if (reader->lossless)
@@ -635,6 +755,56 @@ static u64 cbm_conv_held_seq(const struct cbm_conv *conv)
 	return held;
 }
 
+/* Have the work run in @delay ns, unless it is due earlier already */
+static void cbm_conv_arm_in(struct cbm_conv *conv, u64 delay)
+{
+	unsigned long at;
+
+	lockdep_assert_held(&conv->lock);
+	/* Round up: a work that runs early finds nothing due and re-arms */
+	at = jiffies + nsecs_to_jiffies(min(delay, CBM_ARM_MAX_NS)) + 1;
+	if (delayed_work_pending(&conv->work) &&
+	    time_before_eq(conv->work_at, at))
+		return;
+	conv->work_at = at;
+	mod_delayed_work(system_wq, &conv->work, at - jiffies);
+}
+
+/* Send the eviction event held back by the rate limit, if any */
+static void cbm_conv_flush_evicted(struct cbm_conv *conv)
+{
+	lockdep_assert_held(&conv->lock);
+	if (!conv->ev_pending)
+		return;
+	cbm_event_evicted(conv, conv->ev_pending);
+	conv->ev_pending = 0;
+	conv->ev_last = ktime_get_ns();
+}
+
+/*
+ * Tell listeners that @n more messages were evicted: at once if the last
+ * eviction event is CBM_NL_EVICT_INTERVAL_MS old, else summed into one
+ * event that the work sends when the interval is over. Nothing is counted
+ * while nobody listens, nor for an anonymous conversation, which netlink
+ * does not report, nor once unlinked: the unlink event was the last.
+ */
+static void cbm_conv_note_evicted(struct cbm_conv *conv, u64 n)
+{
+	u64 now;
+
+	lockdep_assert_held(&conv->lock);
+	if (!n || (conv->flags & CBM_CONV_ANON) || conv->unlinked ||
+	    !cbm_events_wanted())
+		return;
+	conv->ev_pending += n;
+	now = ktime_get_ns();
+	if (now - conv->ev_last >= CBM_EVICT_INTERVAL_NS)
+		cbm_conv_flush_evicted(conv);
+	else
+		cbm_conv_arm_in(conv, conv->ev_last + CBM_EVICT_INTERVAL_NS -
+				now);
+}
+
 /*
  * Drop the ring's records up to @evict_to. A pinned record only leaves the
  * ring (its copy stays stored); the others are evicted.
@@ -654,6 +824,7 @@ static u64 cbm_conv_evict_to(struct cbm_conv *conv, u64 evict_to)
 		cbm_ring_evict(ring);
 	}
 	conv->evicted += n;
+	cbm_conv_note_evicted(conv, n);
 	return n;
 }
 
@@ -791,6 +962,7 @@ static int cbm_conv_resize_locked(struct cbm_conv *conv, u64 size,
 	WRITE_ONCE(conv->cfg_gen, conv->cfg_gen + 1);
 	cbm_autoresize_resized(&conv->autoresize, size, cbm_ring_used(ring),
 			       ktime_get_ns());
+	cbm_event_resized(conv);
 	return 0;
 }
 
@@ -834,7 +1006,6 @@ static void cbm_conv_arm(struct cbm_conv *conv)
 {
 	const struct cbm_record *oldest;
 	u64 delay = U64_MAX;
-	unsigned long at;
 	u64 seq, due, now;
 
 	lockdep_assert_held(&conv->lock);
@@ -847,20 +1018,14 @@ static void cbm_conv_arm(struct cbm_conv *conv)
 			delay = due > now ? due - now : 0;
 	}
 	due = cbm_autoresize_deadline(&conv->autoresize, conv->ring.size);
+	if (conv->ev_pending)
+		due = min(due, conv->ev_last + CBM_EVICT_INTERVAL_NS);
 	if (due != U64_MAX) {
 		now = ktime_get_ns();
 		delay = min(delay, due > now ? due - now : 0);
 	}
-	if (delay == U64_MAX)
-		return;
-
-	/* Round up: a work that runs early finds nothing due and re-arms */
-	at = jiffies + nsecs_to_jiffies(min(delay, CBM_ARM_MAX_NS)) + 1;
-	if (delayed_work_pending(&conv->work) &&
-	    time_before_eq(conv->work_at, at))
-		return;
-	conv->work_at = at;
-	mod_delayed_work(system_wq, &conv->work, at - jiffies);
+	if (delay != U64_MAX)
+		cbm_conv_arm_in(conv, delay);
 }
 
 static void cbm_conv_work(struct work_struct *work)
@@ -874,6 +1039,9 @@ static void cbm_conv_work(struct work_struct *work)
 		wake |= CBM_WAKE_READERS | CBM_WAKE_WRITERS;
 	if (cbm_conv_autoresize(conv, false))
 		wake |= CBM_WAKE_CONFIG;
+	if (conv->ev_pending &&
+	    ktime_get_ns() - conv->ev_last >= CBM_EVICT_INTERVAL_NS)
+		cbm_conv_flush_evicted(conv);
 	cbm_conv_arm(conv);
 	mutex_unlock(&conv->lock);
 	cbm_conv_wake(conv, wake);
@@ -910,12 +1078,16 @@ void cbm_reader_detach(struct cbm_conv *conv, struct cbm_reader *reader)
 	mutex_lock(&conv->lock);
 	list_del(&reader->node);
 	conv->nr_readers--;
+	conv->lost_gone += reader->lost +
+			   cbm_reader_gap(conv, reader,
+					  cbm_reader_start(conv, reader));
 	if (reader->lossless) {
 		conv->nr_lossless--;
 		reader->lossless = false;
 		wake = cbm_conv_released(conv);
 	}
 	mutex_unlock(&conv->lock);
+	put_pid(reader->pid);
 	cbm_conv_wake(conv, wake);
 }
 
@@ -1090,6 +1262,7 @@ static int cbm_conv_append_one(struct cbm_conv *conv,
 	/* Zero the padding: whatever a ring byte held before must not leak */
 	memset((void *)(rec + 1) + len, 0, need - sizeof(*rec) - len);
 	cbm_ring_commit(&conv->ring, rec);
+	conv->appended++;
 	*seqp = rec->seq;
 	if (pinned) {
 		pin->rec = *rec;
@@ -1688,17 +1861,13 @@ __poll_t cbm_conv_poll(struct cbm_conv *conv, struct cbm_reader *reader,
 	return mask;
 }
 
-/**
- * cbm_conv_info() - a conversation's state, as the caller sees it
- * @conv: the conversation
- * @info: filled in, but for @info->size
- */
-void cbm_conv_info(struct cbm_conv *conv, struct cbm_info *info)
+/* cbm_conv_info() under the conversation's lock */
+static void cbm_conv_info_locked(struct cbm_conv *conv, struct cbm_info *info)
 {
 	struct user_namespace *ns = current_user_ns();
 	const struct cbm_ring *ring = &conv->ring;
 
-	mutex_lock(&conv->lock);
+	lockdep_assert_held(&conv->lock);
 	info->flags = conv->flags | (conv->unlinked ? CBM_CONV_UNLINKED : 0);
 	info->capacity = ring->size;
 	info->used = cbm_ring_used(ring);
@@ -1717,13 +1886,66 @@ void cbm_conv_info(struct cbm_conv *conv, struct cbm_info *info)
 	info->win_bytes = conv->wcount.bytes;
 	info->win_tokens = conv->wcount.tokens;
 	info->config_gen = conv->cfg_gen;
-	mutex_unlock(&conv->lock);
-
 	info->uid = from_kuid_munged(ns, conv->uid);
 	info->gid = from_kgid_munged(ns, conv->gid);
 	info->mode = conv->mode;
 	info->__reserved = 0;
 	strscpy_pad(info->name, conv->name, sizeof(info->name));
+}
+
+/**
+ * cbm_conv_info() - a conversation's state, as the caller sees it
+ * @conv: the conversation
+ * @info: filled in, but for @info->size
+ */
+void cbm_conv_info(struct cbm_conv *conv, struct cbm_info *info)
+{
+	mutex_lock(&conv->lock);
+	cbm_conv_info_locked(conv, info);
+	mutex_unlock(&conv->lock);
+}
+
+/**
+ * cbm_conv_report() - a conversation's state and readers, in one snapshot
+ * @conv: the conversation
+ * @ops: called under @conv's lock with the state, then with each reader
+ * @ctx: passed to @ops
+ *
+ * Return: 0, or the first non-zero value an @ops function returned.
+ */
+int cbm_conv_report(struct cbm_conv *conv, const struct cbm_report_ops *ops,
+		    void *ctx)
+{
+	struct cbm_reader_stats rs;
+	struct cbm_conv_stats st;
+	struct cbm_reader *reader;
+	u64 next_seq;
+	int ret;
+
+	mutex_lock(&conv->lock);
+	cbm_conv_info_locked(conv, &st.info);
+	st.win = conv->win;
+	st.autoresize = conv->autoresize.cfg;
+	st.appended = conv->appended;
+	st.lost = conv->lost_gone;
+	next_seq = conv->ring.next_seq;
+	list_for_each_entry(reader, &conv->readers, node)
+		st.lost += reader->lost +
+			   cbm_reader_gap(conv, reader,
+					  cbm_reader_start(conv, reader));
+	ret = ops->conv(ctx, &st);
+	list_for_each_entry(reader, &conv->readers, node) {
+		if (ret)
+			break;
+		rs.pid = pid_vnr(reader->pid);
+		rs.flags = reader->lossless ? CBM_READER_LOSSLESS : 0;
+		rs.cursor = cbm_reader_start(conv, reader);
+		rs.lag = next_seq - rs.cursor;
+		rs.lost = reader->lost + cbm_reader_gap(conv, reader, rs.cursor);
+		ret = ops->reader(ctx, &rs);
+	}
+	mutex_unlock(&conv->lock);
+	return ret;
 }
 
 /**
@@ -1738,17 +1960,14 @@ void cbm_reader_info(struct cbm_conv *conv, struct cbm_reader *reader,
 {
 	const struct cbm_ring *ring = &conv->ring;
 	u32 hdr = format == CBM_FORMAT_RECORD ? sizeof(struct cbm_record) : 0;
-	u64 pins = 0, gap = 0, first, seq, from, next;
+	u64 pins = 0, gap, first, seq, next;
 
 	mutex_lock(&conv->lock);
 	first = ring->first_seq;
 	seq = cbm_reader_start(conv, reader);
-	if (seq < first) {
-		/* Holes from the floor on are losses; pinned copies are not */
-		from = max(seq, reader->floor);
-		gap = first - from - cbm_conv_pins_below(conv, from);
+	gap = cbm_reader_gap(conv, reader, seq);
+	if (seq < first)
 		pins = cbm_conv_pins_below(conv, seq);
-	}
 	info->flags = reader->lossless ? CBM_READER_LOSSLESS : 0;
 	info->cursor = seq;
 	info->lost = reader->lost + gap;
@@ -1786,6 +2005,8 @@ int cbm_conv_set_window(struct cbm_conv *conv, const struct cbm_window *win)
 		return err;
 	mutex_lock(&conv->lock);
 	conv->win = *win;
+	/* Before the evictions the new window causes, which it explains */
+	cbm_event_window(conv);
 	if (cbm_conv_trim(conv))
 		wake |= CBM_WAKE_WRITERS;
 	WRITE_ONCE(conv->cfg_gen, conv->cfg_gen + 1);
@@ -1864,6 +2085,7 @@ int cbm_conv_unpin(struct cbm_conv *conv, u64 seq)
 		cbm_conv_arm(conv);
 	} else {
 		conv->evicted++;
+		cbm_conv_note_evicted(conv, 1);
 		cbm_conv_lose_below(conv, seq);
 	}
 	kfree(pin);

@@ -31,9 +31,13 @@ struct mem_cgroup;
  * @readers: struct cbm_reader.node of every attached reader
  * @nr_readers: entries in @readers
  * @nr_lossless: entries in @readers that hold back eviction
+ * @appended: messages appended since creation
  * @evicted: unpinned messages evicted since creation, for any reason
  * @expired: messages of @evicted that the window's maximum age removed
  * @resizes: capacity changes since creation
+ * @lost_gone: messages lost by readers already detached
+ * @ev_pending: evicted messages not yet reported by an eviction event
+ * @ev_last: ktime_get_ns() of the last eviction event
  * @room_gen: bumped whenever a blocked writer might now find room; a writer
  *            sleeps until it changes
  * @cfg_gen: bumped by every change of the window, the auto-resize settings
@@ -78,9 +82,13 @@ struct cbm_conv {
 	struct list_head readers;
 	unsigned int nr_readers;
 	unsigned int nr_lossless;
+	u64 appended;
 	u64 evicted;
 	u64 expired;
 	u64 resizes;
+	u64 lost_gone;
+	u64 ev_pending;
+	u64 ev_last;
 	u64 room_gen;
 	u64 cfg_gen;
 	bool unlinked;
@@ -135,6 +143,7 @@ struct cbm_pinned {
  *         pinned messages it can still read, or never existed)
  * @lost: messages lost to eviction and already reported
  * @lossless: eviction waits for this reader
+ * @pid: thread group of the task that attached the reader, for netlink
  */
 struct cbm_reader {
 	struct list_head node;
@@ -143,6 +152,50 @@ struct cbm_reader {
 	u64 floor;
 	u64 lost;
 	bool lossless;
+	struct pid *pid;
+};
+
+/**
+ * struct cbm_conv_stats - a conversation's state, as netlink reports it
+ * @info: as %CBM_IOC_INFO returns it, but for @info.size
+ * @win: the window, but for @win.size
+ * @autoresize: the auto-resize settings, but for @autoresize.size
+ * @appended: messages appended since creation
+ * @lost: messages lost, summed over every reader the conversation has had
+ */
+struct cbm_conv_stats {
+	struct cbm_info info;
+	struct cbm_window win;
+	struct cbm_autoresize autoresize;
+	u64 appended;
+	u64 lost;
+};
+
+/**
+ * struct cbm_reader_stats - one reader's state, as netlink reports it
+ * @pid: tgid of the task that attached it, in the caller's pid namespace
+ * @flags: %CBM_READER_LOSSLESS or 0
+ * @cursor: as &cbm_reader_info.cursor
+ * @lag: messages appended and not yet read
+ * @lost: as &cbm_reader_info.lost
+ */
+struct cbm_reader_stats {
+	u32 pid;
+	u32 flags;
+	u64 cursor;
+	u64 lag;
+	u64 lost;
+};
+
+/**
+ * struct cbm_report_ops - what cbm_conv_report() calls, under the
+ * conversation's lock, so it must not sleep or take a cbm lock
+ * @conv: given the conversation's state first; non-zero stops the report
+ * @reader: then given each reader; non-zero stops the report
+ */
+struct cbm_report_ops {
+	int (*conv)(void *ctx, const struct cbm_conv_stats *st);
+	int (*reader)(void *ctx, const struct cbm_reader_stats *rs);
 };
 
 /**
@@ -220,6 +273,12 @@ int cbm_conv_open_anon(const struct cbm_create *args,
 int cbm_conv_open_default(int may, struct cbm_conv **convp);
 int cbm_conv_unlink(const char *name);
 void cbm_conv_put(struct cbm_conv *conv);
+struct cbm_conv *cbm_conv_find(const char *name);
+int cbm_conv_remove(struct cbm_conv *conv);
+unsigned int cbm_conv_collect(const char *after, struct cbm_conv **convs,
+			      unsigned int max);
+int cbm_conv_report(struct cbm_conv *conv, const struct cbm_report_ops *ops,
+		    void *ctx);
 
 void cbm_reader_attach(struct cbm_conv *conv, struct cbm_reader *reader,
 		       bool lossless);

@@ -19,6 +19,7 @@
 #include "acct.h"
 #include "compat.h"
 #include "conv.h"
+#include "netlink.h"
 
 struct cbm_limits cbm_limits = {
 	.default_capacity = SZ_256K,
@@ -912,14 +913,24 @@ static int __init cbm_init(void)
 		cbm_limits.max_total_bytes = (totalram_pages() << PAGE_SHIFT) / 4;
 	if (!cbm_limits.max_user_bytes)
 		cbm_limits.max_user_bytes = (totalram_pages() << PAGE_SHIFT) / 8;
+	/*
+	 * The netlink family reports conversations, so it comes after the
+	 * conversation layer and goes before it; the device comes last, once
+	 * everything it needs is there.
+	 */
 	err = cbm_conv_setup(default_mode);
 	if (err)
 		return err;
-	err = misc_register(&cbm_misc);
+	err = cbm_nl_init();
 	if (err)
 		goto err_teardown;
+	err = misc_register(&cbm_misc);
+	if (err)
+		goto err_nl_exit;
 	return 0;
 
+err_nl_exit:
+	cbm_nl_exit();
 err_teardown:
 	cbm_conv_teardown();
 	return err;
@@ -928,6 +939,7 @@ err_teardown:
 static void __exit cbm_exit(void)
 {
 	misc_deregister(&cbm_misc);
+	cbm_nl_exit();
 	cbm_conv_teardown();
 	cbm_acct_teardown();
 }

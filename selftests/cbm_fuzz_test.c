@@ -15,6 +15,8 @@
  * resizes and auto-resizes with short periods change the conversations
  * under the other processes' reads, writes and mappings. A timer
  * interrupts blocking calls with a signal, so nothing can block for long.
+ * Random generic netlink requests (good and malformed) go to the "cbm"
+ * family meanwhile, and one worker listens to its events.
  *
  * Each call must return a value that makes sense for it or fail with an
  * errno the ABI documents for that call (the tables below); any other
@@ -28,6 +30,10 @@
 #include <limits.h>
 #include <sys/epoll.h>
 #include <sys/uio.h>
+
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/genl.h>
+#include <netlink/netlink.h>
 
 #include "kselftest_harness.h"
 #include "cbm_util.h"
@@ -122,6 +128,9 @@ struct worker {
 	size_t page;
 	bool dirty;		/* see mess() */
 	char what[256];		/* the call being made, for the report */
+	struct nl_sock *nl;	/* requests to the netlink family */
+	int family;		/* its id */
+	struct nl_sock *events;	/* worker 0: the events group, or NULL */
 };
 
 static void on_interrupt(int sig)
@@ -1548,6 +1557,191 @@ static void do_restore(struct worker *w)
 		bad_result(w, "RESTORE returned a count it was not given");
 }
 
+/*
+ * Errors a malformed netlink request may get: EINVAL, or ERANGE from the
+ * core for a nested attribute shorter than an attribute header, and
+ * those of its ioctl
+ */
+static const int nl_errs[] = {
+	EINVAL, ERANGE, ENOENT, EBUSY, EPERM, E2BIG, ENOSPC, ENOMEM, 0
+};
+
+/* A malformed request may also name a command that does not exist */
+static const int nl_bad_errs[] = {
+	EINVAL, ERANGE, ENOENT, EBUSY, EPERM, E2BIG, ENOSPC, ENOMEM,
+	EOPNOTSUPP, 0
+};
+
+/* Errors of a well-formed request, by command */
+static const int *nl_clean_errs(__u8 cmd)
+{
+	static const int get_errs[] = { ENOENT, 0 };
+	static const int unlink_errs[] = { ENOENT, EBUSY, EPERM, 0 };
+	static const int window_errs[] = { ENOENT, EPERM, 0 };
+	static const int resize_errs[] = {
+		ENOENT, EPERM, E2BIG, EBUSY, ENOSPC, ENOMEM, 0
+	};
+
+	switch (cmd) {
+	case CBM_NL_CMD_CONV_GET:
+		return get_errs;
+	case CBM_NL_CMD_CONV_UNLINK:
+		return unlink_errs;
+	case CBM_NL_CMD_CONV_SET_WINDOW:
+		return window_errs;
+	default:
+		return resize_errs;
+	}
+}
+
+/* Random attributes of a request, good ones unless messing */
+static void nl_put_attrs(struct worker *w, struct nl_msg *msg, __u8 cmd,
+			 char *name)
+{
+	unsigned char junk[96];
+	struct nlattr *nest;
+
+	some_name(w, name);
+	if (mess(w))
+		nla_put(msg, CBM_NL_A_NAME, rnd(w, CBM_NAME_MAX + 8), name);
+	else if (!mess(w))
+		nla_put_string(msg, CBM_NL_A_NAME, name);
+	if (cmd == CBM_NL_CMD_CONV_RESIZE && !mess(w))
+		nla_put_u64(msg, CBM_NL_A_CAPACITY,
+			    PICK(w, 0, 4096, 5000, 65536, FUZZ_MAX_CAPACITY,
+				 FUZZ_MAX_CAPACITY + 1, ~0ULL));
+	if (cmd == CBM_NL_CMD_CONV_SET_WINDOW && !mess(w)) {
+		/* Never empty: libnl drops an empty nest, which is required */
+		nest = nla_nest_start(msg, CBM_NL_A_WINDOW);
+		nla_put_u32(msg, CBM_NL_WINDOW_A_FLAGS,
+			    CHOOSE(w, (0, CBM_WINDOW_TURNS), (2)));
+		if (one_in(w, 2))
+			nla_put_u64(msg, CBM_NL_WINDOW_A_MAX_MSGS,
+				    PICK(w, 0, 1, 2, 5, 100));
+		if (one_in(w, 3))
+			nla_put_u64(msg, CBM_NL_WINDOW_A_MAX_BYTES,
+				    PICK(w, 0, 10, 1000, 100000));
+		if (one_in(w, 3))
+			nla_put_u64(msg, CBM_NL_WINDOW_A_MAX_AGE_NS,
+				    PICK(w, 0, 1000000, 5000000));
+		if (mess(w))
+			nla_put_u32(msg, rnd(w, CBM_NL_WINDOW_A_MAX + 3),
+				    rnd(w, 1ULL << 32));
+		nla_nest_end(msg, nest);
+	}
+	if (mess(w)) {
+		fill_random(w, junk, sizeof(junk));
+		nla_put(msg, rnd(w, CBM_NL_A_MAX + 3), rnd(w, sizeof(junk)),
+			junk);
+	}
+}
+
+/* Reads replies until the ack or the end of a dump; returns the error */
+static int nl_replies(struct worker *w)
+{
+	struct sockaddr_nl peer;
+	struct nlmsghdr *nlh;
+	unsigned char *buf;
+	int len, ret = 1;
+
+	while (ret > 0) {
+		len = nl_recv(w->nl, &peer, &buf, NULL);
+		if (len <= 0)
+			bad_result(w, "no reply");
+		for (nlh = (struct nlmsghdr *)buf; nlmsg_ok(nlh, len);
+		     nlh = nlmsg_next(nlh, &len)) {
+			if (nlh->nlmsg_type == NLMSG_DONE)
+				ret = 0;
+			else if (nlh->nlmsg_type == NLMSG_ERROR)
+				ret = ((struct nlmsgerr *)nlmsg_data(nlh))->error;
+			else if (!nlmsg_find_attr(nlh, GENL_HDRLEN,
+						  CBM_NL_A_NAME))
+				bad_result(w, "reply without a name");
+		}
+		free(buf);
+	}
+	return ret;
+}
+
+/* Drains the events group: every event names its type and conversation */
+static void nl_drain_events(struct worker *w)
+{
+	struct sockaddr_nl peer;
+	struct nlmsghdr *nlh;
+	struct nlattr *ev;
+	unsigned char *buf;
+	int len;
+
+	while ((len = nl_recv(w->events, &peer, &buf, NULL)) > 0) {
+		for (nlh = (struct nlmsghdr *)buf; nlmsg_ok(nlh, len);
+		     nlh = nlmsg_next(nlh, &len)) {
+			ev = nlmsg_find_attr(nlh, GENL_HDRLEN, CBM_NL_A_EVENT);
+			if (!ev || nla_get_u32(ev) < CBM_NL_EVENT_CREATED ||
+			    nla_get_u32(ev) > CBM_NL_EVENT_EVICTED ||
+			    !nlmsg_find_attr(nlh, GENL_HDRLEN, CBM_NL_A_NAME))
+				bad_result(w, "malformed event");
+		}
+		free(buf);
+	}
+	/* Nothing left, or events were dropped while nobody read them */
+	if (len != -NLE_AGAIN && len != -NLE_NOMEM)
+		bad_result(w, "event socket failed");
+}
+
+static void nl_setup(struct worker *w)
+{
+	w->nl = nl_socket_alloc();
+	CHILD_CHECK(w->nl);
+	nl_socket_enable_msg_peek(w->nl);
+	CHILD_CHECK(genl_connect(w->nl) == 0);
+	w->family = genl_ctrl_resolve(w->nl, CBM_GENL_NAME);
+	CHILD_CHECK(w->family > 0);
+	if (w->id)
+		return;
+	w->events = nl_socket_alloc();
+	CHILD_CHECK(w->events);
+	nl_socket_disable_seq_check(w->events);
+	nl_socket_enable_msg_peek(w->events);
+	CHILD_CHECK(genl_connect(w->events) == 0);
+	CHILD_CHECK(nl_socket_add_membership(w->events,
+			genl_ctrl_resolve_grp(w->nl, CBM_GENL_NAME,
+					      CBM_GENL_MCGRP_EVENTS)) == 0);
+	CHILD_CHECK(nl_socket_set_nonblocking(w->events) == 0);
+}
+
+static void do_netlink(struct worker *w)
+{
+	__u8 cmd = PICK(w, CBM_NL_CMD_CONV_GET, CBM_NL_CMD_CONV_UNLINK,
+			CBM_NL_CMD_CONV_SET_WINDOW, CBM_NL_CMD_CONV_RESIZE);
+	bool dump = cmd == CBM_NL_CMD_CONV_GET && one_in(w, 3);
+	char name[CBM_NAME_MAX];
+	bool bad = mess(w);
+	struct nl_msg *msg;
+	int ret;
+
+	if (w->events)
+		nl_drain_events(w);
+	if (bad)
+		cmd = PICK(w, CBM_NL_CMD_UNSPEC, CBM_NL_CMD_EVENT, 200);
+	msg = nlmsg_alloc();
+	CHILD_CHECK(msg);
+	CHILD_CHECK(genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, w->family, 0,
+				dump ? NLM_F_DUMP : 0, cmd, CBM_GENL_VERSION));
+	if (!dump)
+		nl_put_attrs(w, msg, cmd, name);
+	else
+		strcpy(name, "(dump)");
+	describe(w, "netlink cmd %u%s name '%.*s'%s", cmd, dump ? " dump" : "",
+		 CBM_NAME_MAX, name, w->dirty ? " (malformed)" : "");
+	CHILD_CHECK(nl_send_auto(w->nl, msg) >= 0);
+	nlmsg_free(msg);
+	ret = nl_replies(w);
+	errno = -ret;
+	/* A well-formed request never fails validation */
+	check(w, ret, bad ? nl_bad_errs :
+		      w->dirty ? nl_errs : nl_clean_errs(cmd));
+}
+
 static const struct {
 	void (*fn)(struct worker *w);
 	unsigned int weight;
@@ -1560,6 +1754,7 @@ static const struct {
 	{ do_param, 1 }, { do_set_window, 3 }, { do_unpin, 2 },
 	{ do_read_window, 4 }, { do_seek, 3 }, { do_resize, 3 },
 	{ do_set_autoresize, 2 }, { do_send_batch, 6 }, { do_restore, 3 },
+	{ do_netlink, 4 },
 };
 
 static void run_worker(struct fuzz *fz, int id)
@@ -1597,6 +1792,7 @@ static void run_worker(struct fuzz *fz, int id)
 	CHILD_CHECK(mprotect(w.wbuf + WBUF_SIZE, w.page, PROT_NONE) == 0);
 	w.epfd = epoll_create1(EPOLL_CLOEXEC);
 	CHILD_CHECK(w.epfd >= 0);
+	nl_setup(&w);
 	if (w.unpriv)
 		CHILD_CHECK(drop_privs(UNPRIV_UID, UNPRIV_GID) == 0);
 
