@@ -17,9 +17,10 @@
 #   make vm-shell-debug the same on the debug kernel
 #   make checkpatch    checkpatch.pl --strict over the module and the uapi
 #                      header
-#   make install       libcbm's headers, libraries and libcbm.pc, under
-#                      DESTDIR and PREFIX (default /usr/local; see
-#                      userspace/Makefile for LIBDIR and INCLUDEDIR)
+#   make install       libcbm's headers, libraries and libcbm.pc, and
+#                      cbmctl, under DESTDIR and PREFIX (default
+#                      /usr/local; see userspace/Makefile for LIBDIR,
+#                      INCLUDEDIR and BINDIR)
 #   make deps          install the Debian packages all this needs
 #   make fetch         cache the guest kernel and a few kernel-tree files
 #

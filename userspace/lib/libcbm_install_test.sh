@@ -33,7 +33,7 @@ make -s install PREFIX="$tmp/usr" DESTDIR= >"$tmp/install.log" 2>&1 || rc=$?
 [ $rc = 0 ] || sed 's/^/# /' "$tmp/install.log"
 for f in include/cbm/libcbm.h include/cbm/cbm_map.h include/cbm/linux/cbm.h \
 	 lib/libcbm.a lib/libcbm.so lib/libcbm.so.0 lib/libcbm.so.0.1.0 \
-	 lib/pkgconfig/libcbm.pc; do
+	 lib/pkgconfig/libcbm.pc bin/cbmctl; do
 	[ -e "$tmp/usr/$f" ] || { echo "# missing $f"; rc=1; }
 done
 result $rc install
