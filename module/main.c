@@ -674,27 +674,58 @@ static int cbm_ioctl_map_info(struct file *file, void __user *uarg)
 	return cbm_copy_out(uarg, usize, &info, sizeof(info));
 }
 
-/* Copy in and check the descriptors of a batch */
-static int cbm_batch_copy_in(const struct cbm_send_batch *batch,
-			     struct cbm_msg *msgs,
-			     struct cbm_user_payload *payloads)
+/*
+ * Copy in and check @count descriptors, @msg_size bytes apart at @umsgs:
+ * struct cbm_batch_msg, or, for a restore, struct cbm_restore_msg, which
+ * starts with the same fields. Returns the messages (NULL for none), their
+ * payloads in *@payloadsp, both to be freed with kvfree(), or an ERR_PTR.
+ */
+static struct cbm_msg *cbm_descs_copy_in(u64 umsgs, u32 count, u32 msg_size,
+					 bool restore,
+					 struct cbm_user_payload **payloadsp)
 {
-	const void __user *udesc = u64_to_user_ptr(batch->msgs);
-	struct cbm_batch_msg desc;
+	size_t ksize = restore ? sizeof(struct cbm_restore_msg) :
+				 sizeof(struct cbm_batch_msg);
+	const void __user *udesc = u64_to_user_ptr(umsgs);
+	struct cbm_user_payload *payloads;
+	struct cbm_restore_msg desc;
+	struct cbm_msg *msgs;
 	unsigned int i;
-	int err;
+	int err = 0;
 
-	for (i = 0; i < batch->count; i++, udesc += batch->msg_size) {
-		err = copy_struct_from_user(&desc, sizeof(desc), udesc,
-					    batch->msg_size);
+	BUILD_BUG_ON(offsetof(struct cbm_restore_msg, data) !=
+		     offsetof(struct cbm_batch_msg, data) ||
+		     offsetof(struct cbm_restore_msg, tokens) !=
+		     offsetof(struct cbm_batch_msg, tokens));
+	*payloadsp = NULL;
+	if (!count)
+		return NULL;
+	msgs = kvmalloc_array(count, sizeof(*msgs), GFP_KERNEL_ACCOUNT);
+	payloads = kvmalloc_array(count, sizeof(*payloads), GFP_KERNEL_ACCOUNT);
+	if (!msgs || !payloads) {
+		err = -ENOMEM;
+		goto err_free;
+	}
+	for (i = 0; i < count; i++, udesc += msg_size) {
+		err = copy_struct_from_user(&desc, ksize, udesc, msg_size);
 		if (!err)
 			err = cbm_msg_from_user(&msgs[i], &payloads[i], desc.role,
 						desc.flags, desc.tokens, desc.data,
 						desc.len);
 		if (err)
-			return err;
+			goto err_free;
+		if (restore) {
+			msgs[i].seq = desc.seq;
+			msgs[i].ts_ns = desc.ts_ns;
+		}
 	}
-	return 0;
+	*payloadsp = payloads;
+	return msgs;
+
+err_free:
+	kvfree(payloads);
+	kvfree(msgs);
+	return ERR_PTR(err);
 }
 
 static int cbm_ioctl_send_batch(struct file *file, void __user *uarg)
@@ -723,17 +754,12 @@ static int cbm_ioctl_send_batch(struct file *file, void __user *uarg)
 	if (!batch.count)
 		return 0;
 
-	msgs = kvmalloc_array(batch.count, sizeof(*msgs), GFP_KERNEL_ACCOUNT);
-	payloads = kvmalloc_array(batch.count, sizeof(*payloads),
-				  GFP_KERNEL_ACCOUNT);
-	if (!msgs || !payloads) {
-		ret = -ENOMEM;
-		goto out_free;
-	}
-	ret = cbm_batch_copy_in(&batch, msgs, payloads);
-	if (!ret)
-		ret = cbm_conv_append(conv, msgs, batch.count,
-				      file->f_flags & O_NONBLOCK, &first_seq);
+	msgs = cbm_descs_copy_in(batch.msgs, batch.count, batch.msg_size,
+				 false, &payloads);
+	if (IS_ERR(msgs))
+		return PTR_ERR(msgs);
+	ret = cbm_conv_append(conv, msgs, batch.count,
+			      file->f_flags & O_NONBLOCK, &first_seq);
 	/*
 	 * Messages were appended: failing now would have the caller append
 	 * them again, so a first_seq that cannot be written back is lost, as
@@ -741,41 +767,15 @@ static int cbm_ioctl_send_batch(struct file *file, void __user *uarg)
 	 */
 	if (ret > 0)
 		put_user(first_seq, &ubatch->first_seq);
-out_free:
 	kvfree(payloads);
 	kvfree(msgs);
 	return ret;
 }
 
-/* Copy in and check the descriptors of a restore */
-static int cbm_restore_copy_in(const struct cbm_restore *rst,
-			       struct cbm_msg *msgs,
-			       struct cbm_user_payload *payloads)
-{
-	const void __user *udesc = u64_to_user_ptr(rst->msgs);
-	struct cbm_restore_msg desc;
-	unsigned int i;
-	int err;
-
-	for (i = 0; i < rst->count; i++, udesc += rst->msg_size) {
-		err = copy_struct_from_user(&desc, sizeof(desc), udesc,
-					    rst->msg_size);
-		if (!err)
-			err = cbm_msg_from_user(&msgs[i], &payloads[i], desc.role,
-						desc.flags, desc.tokens, desc.data,
-						desc.len);
-		if (err)
-			return err;
-		msgs[i].seq = desc.seq;
-		msgs[i].ts_ns = desc.ts_ns;
-	}
-	return 0;
-}
-
 static int cbm_ioctl_restore(struct file *file, void __user *uarg)
 {
-	struct cbm_user_payload *payloads = NULL;
-	struct cbm_msg *msgs = NULL;
+	struct cbm_user_payload *payloads;
+	struct cbm_msg *msgs;
 	struct cbm_restore rst;
 	struct cbm_conv *conv;
 	int ret;
@@ -794,20 +794,11 @@ static int cbm_ioctl_restore(struct file *file, void __user *uarg)
 	if (IS_ERR(conv))
 		return PTR_ERR(conv);
 
-	if (rst.count) {
-		msgs = kvmalloc_array(rst.count, sizeof(*msgs),
-				      GFP_KERNEL_ACCOUNT);
-		payloads = kvmalloc_array(rst.count, sizeof(*payloads),
-					  GFP_KERNEL_ACCOUNT);
-		if (!msgs || !payloads) {
-			ret = -ENOMEM;
-			goto out_free;
-		}
-		ret = cbm_restore_copy_in(&rst, msgs, payloads);
-	}
-	if (!ret)
-		ret = cbm_conv_restore(conv, msgs, rst.count, rst.next_seq);
-out_free:
+	msgs = cbm_descs_copy_in(rst.msgs, rst.count, rst.msg_size, true,
+				 &payloads);
+	if (IS_ERR(msgs))
+		return PTR_ERR(msgs);
+	ret = cbm_conv_restore(conv, msgs, rst.count, rst.next_seq);
 	kvfree(payloads);
 	kvfree(msgs);
 	return ret;

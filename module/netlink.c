@@ -398,11 +398,14 @@ static int cbm_nl_conv_unlink_doit(struct sk_buff *skb, struct genl_info *info)
 
 	if (IS_ERR(conv))
 		return PTR_ERR(conv);
-	/* As CBM_IOC_UNLINK: ``default'' is never unlinked, whoever asks */
+	/*
+	 * As CBM_IOC_UNLINK: ``default'' is never unlinked, whoever asks, and
+	 * a caller who may not unlink gets EACCES, as from mq_unlink()
+	 */
 	if (conv->flags & CBM_CONV_DEFAULT)
 		err = -EBUSY;
-	else
-		err = cbm_nl_may_change(skb, info, conv);
+	else if (cbm_nl_may_change(skb, info, conv))
+		err = -EACCES;
 	if (!err)
 		err = cbm_conv_remove(conv);
 	cbm_conv_put(conv);

@@ -397,8 +397,9 @@
  * ============================ ================================================
  *
  * Mutating commands need the caller to own the conversation or to have
- * ``CAP_SYS_ADMIN`` (``EPERM``); they fail as their ioctls do otherwise,
- * and with ``ENOENT`` for an unknown name. Attributes are validated
+ * ``CAP_SYS_ADMIN`` (``EPERM``, and ``EACCES`` for an unlink, as
+ * %CBM_IOC_UNLINK and mq_unlink() fail); they fail as their ioctls do
+ * otherwise, and with ``ENOENT`` for an unknown name. Attributes are validated
  * strictly: an unknown attribute, a wrong type or length, or a name that
  * is not a valid conversation name fails with ``EINVAL`` and an extended
  * ack naming the attribute.
@@ -429,8 +430,8 @@
  * ============ ===========================================================
  * EACCES       the conversation's owner, group and mode deny the access
  *              the file was opened with (checked as for mq_open()); or
- *              %CBM_IOC_UNLINK by a caller that is neither the owner nor
- *              has ``CAP_SYS_ADMIN``; mmap() of a file not opened for
+ *              %CBM_IOC_UNLINK or %CBM_NL_CMD_CONV_UNLINK by a caller that
+ *              is neither the owner nor has ``CAP_SYS_ADMIN``; mmap() of a file not opened for
  *              reading; mprotect() adding write or execute to a mapping
  * EAGAIN       non-blocking read with nothing to read; non-blocking write
  *              to a lossless conversation that is full
@@ -476,7 +477,7 @@
  *              ``max_user_bytes``; pinning beyond ``max_pinned``
  * ENOTTY       an unknown ioctl
  * EPERM        a configuration change (see "Resizing"), %CBM_IOC_RESTORE
- *              or a mutating netlink command by a caller that neither
+ *              or a netlink set-window or resize by a caller that neither
  *              owns the conversation nor has ``CAP_SYS_ADMIN``; a
  *              writable or executable mmap(), or mmap() by a caller outside
  *              the initial pid or user namespace
