@@ -1214,7 +1214,9 @@ static void cbm_conv_skip_to(struct cbm_conv *conv, u64 seq);
 
 /*
  * Append one message of a checked batch, evicting for room but never
- * waiting. A restored message keeps its sequence number and timestamp.
+ * waiting. A restored message keeps its sequence number and timestamp;
+ * the hole before it is made only once its payload is in, so that a
+ * message that fails leaves the numbering as the last restored one did.
  */
 static int cbm_conv_append_one(struct cbm_conv *conv,
 			       const struct cbm_msg *msg, bool restore,
@@ -1239,8 +1241,6 @@ static int cbm_conv_append_one(struct cbm_conv *conv,
 		if (err)
 			goto err_free_pin;
 	}
-	if (restore)
-		cbm_conv_skip_to(conv, msg->seq);
 	err = cbm_conv_room(conv, need, true, wake);
 	if (err)
 		goto err_uncharge;
@@ -1250,6 +1250,9 @@ static int cbm_conv_append_one(struct cbm_conv *conv,
 		err = -EFAULT;
 		goto err_uncharge;
 	}
+	/* Room was made in free space, which the skip's evictions leave alone */
+	if (restore)
+		cbm_conv_skip_to(conv, msg->seq);
 	rec->type = CBM_RECORD_MSG;
 	rec->ts_ns = restore ? msg->ts_ns : ktime_get_real_ns();
 	conv->newest_ts = rec->ts_ns;

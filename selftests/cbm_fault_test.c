@@ -4,16 +4,17 @@
  * named and anonymous conversations, for root and for a uid charged for
  * the first time, epoll, resizing, a pinned send, a write that makes
  * auto-resize grow the ring) or copies to or from user memory (attach,
- * write, send, a batch, read) is run again and again, the n-th fallible
- * kernel call failing in run n, until a run sees no failure. Every run
- * must either succeed fully or fail with ENOMEM (allocations) or EFAULT
- * (user copies) and leave nothing behind: no name, no bound file, no
- * message, no conversation counted against max_conversations, no byte
- * charged to the memory caps; a resize that fails changes neither the
- * capacity nor the messages. A batch may also stop short: the messages it
- * appended are whole and charged, the rest left no trace, and resubmitting
- * the rest completes it. Leaks are for kmemleak, which the harness scans after the
- * debug kernel's run.
+ * write, send, a batch, a restore, read) is run again and again, the n-th
+ * fallible kernel call failing in run n, until a run sees no failure.
+ * Every run must either succeed fully or fail with ENOMEM (allocations)
+ * or EFAULT (user copies) and leave nothing behind: no name, no bound
+ * file, no message, no conversation counted against max_conversations, no
+ * byte charged to the memory caps; a resize that fails changes neither
+ * the capacity nor the messages. A batch or a restore may also stop
+ * short: the messages it stored are whole and charged, the rest (and a
+ * restore's holes and next_seq after them) left no trace, and resubmitting
+ * the rest completes it. Leaks are for kmemleak, which the harness scans
+ * after the debug kernel's run.
  *
  * The kernel's per-task fail-nth (Documentation/fault-injection) picks the
  * call: it counts every call that failslab, fail_page_alloc or
@@ -44,8 +45,12 @@
 /* OP_AUTOGROW: a payload that fills a MIN_CAPACITY ring by itself */
 #define FILL_LEN	(MIN_CAPACITY - REC_HDR)
 
-/* Most messages in an OP_BATCH batch */
+/* Most messages in an OP_BATCH batch or an OP_RESTORE call */
 #define BATCH_MSGS	64
+
+/* OP_RESTORE: the first message's timestamp, and the step to the next */
+#define RESTORE_TS	1700000000000000000ULL
+#define RESTORE_TS_STEP	1000
 
 /* A buffer for CBM_IOC_READ_WINDOW over the conversations made here */
 #define SNAP_SIZE	(128 * 1024)
@@ -92,6 +97,7 @@ enum op {
 	OP_RESIZE,		/* CBM_IOC_RESIZE */
 	OP_AUTOGROW,		/* write() to a full lossless ring that may grow */
 	OP_BATCH,		/* CBM_IOC_SEND_BATCH */
+	OP_RESTORE,		/* CBM_IOC_RESTORE into a new conversation */
 };
 
 FIXTURE(fault) {
@@ -111,8 +117,9 @@ FIXTURE(fault) {
 	unsigned char *snap;	/* its messages, from CBM_IOC_READ_WINDOW */
 	__u64 snap_len;
 	unsigned char *now;	/* a buffer to compare them with */
-	/* OP_BATCH: the descriptors and their payloads */
+	/* OP_BATCH, OP_RESTORE: the descriptors and their payloads */
 	struct cbm_batch_msg *batch;
+	struct cbm_restore_msg *rmsgs;
 	unsigned char *batch_pay;
 };
 
@@ -123,9 +130,18 @@ FIXTURE_VARIANT(fault) {
 	/* OP_SEND, OP_BATCH: of each message; OP_RESIZE: of the first */
 	__u32 msg_flags;
 	__u64 target;		/* OP_RESIZE: the new capacity */
-	/* OP_RESIZE: messages of msg_len bytes; OP_BATCH: in the batch */
+	/*
+	 * OP_RESIZE: messages of msg_len bytes; OP_BATCH, OP_RESTORE: in the
+	 * call
+	 */
 	unsigned int msgs;
 	size_t msg_len;
+	/* OP_RESTORE: bit i pins message i */
+	__u32 pins;
+	/* OP_RESTORE: sequence numbers skipped before message hole_at */
+	unsigned int hole_at;
+	__u64 hole;
+	__u64 next_seq;		/* OP_RESTORE: cbm_restore.next_seq */
 	uid_t owner;		/* OP_ANON: fsuid of the call, the new owner */
 	/*
 	 * An errno that a failure may give besides ENOMEM and EFAULT: a
@@ -162,6 +178,23 @@ FIXTURE_VARIANT_ADD(fault, send_batch_pinned) {
 };
 FIXTURE_VARIANT_ADD(fault, send_batch_64) {
 	.op = OP_BATCH, .capacity = 16384, .msgs = BATCH_MSGS,
+};
+FIXTURE_VARIANT_ADD(fault, restore) {
+	.op = OP_RESTORE, .capacity = 4096, .msgs = 3,
+};
+/* the pinned copy of the middle one may fail after one is restored */
+FIXTURE_VARIANT_ADD(fault, restore_pinned) {
+	.op = OP_RESTORE, .capacity = 4096, .msgs = 3, .pins = 1 << 1,
+};
+/* sequence numbers 0 (pinned), 5, 6 */
+FIXTURE_VARIANT_ADD(fault, restore_hole) {
+	.op = OP_RESTORE, .capacity = 4096, .msgs = 3, .pins = 1 << 0,
+	.hole_at = 1, .hole = 4,
+};
+/* all pinned, so next_seq may leave a hole; set only if all are restored */
+FIXTURE_VARIANT_ADD(fault, restore_next_seq) {
+	.op = OP_RESTORE, .capacity = 4096, .msgs = 3, .pins = 0x7,
+	.next_seq = 10,
 };
 FIXTURE_VARIANT_ADD(fault, read) { .op = OP_READ };
 FIXTURE_VARIANT_ADD(fault, epoll_add) { .op = OP_EPOLL };
@@ -230,8 +263,10 @@ FIXTURE_SETUP(fault)
 	ASSERT_NE(NULL, self->snap);
 	ASSERT_NE(NULL, self->now);
 	self->batch = calloc(BATCH_MSGS, sizeof(*self->batch));
+	self->rmsgs = calloc(BATCH_MSGS, sizeof(*self->rmsgs));
 	self->batch_pay = malloc(BATCH_MSGS * PAYLOAD_LEN);
 	ASSERT_NE(NULL, self->batch);
+	ASSERT_NE(NULL, self->rmsgs);
 	ASSERT_NE(NULL, self->batch_pay);
 
 	if (access(FAIL_NTH, F_OK)) {
@@ -290,6 +325,7 @@ FIXTURE_TEARDOWN(fault)
 	free(self->snap);
 	free(self->now);
 	free(self->batch);
+	free(self->rmsgs);
 	free(self->batch_pay);
 }
 
@@ -423,6 +459,47 @@ static void make_batch_msg(FIXTURE_DATA(fault) *self,
 	m->data = (uintptr_t)p;
 }
 
+/* OP_RESTORE: the sequence number of message @i */
+static __u64 restore_seq(const FIXTURE_VARIANT(fault) *variant,
+			 unsigned int i)
+{
+	return i + (variant->hole && i >= variant->hole_at ? variant->hole : 0);
+}
+
+/* OP_RESTORE: message @i, the batch's message @i with its own history */
+static void make_restore_msg(FIXTURE_DATA(fault) *self,
+			     const FIXTURE_VARIANT(fault) *variant,
+			     unsigned int i)
+{
+	const struct cbm_batch_msg *b = &self->batch[i];
+	struct cbm_restore_msg *m = &self->rmsgs[i];
+
+	make_batch_msg(self, variant, i);
+	m->flags = b->flags | (variant->pins & 1U << i ? CBM_MSG_PINNED : 0);
+	m->role = b->role;
+	m->len = b->len;
+	m->tokens = b->tokens;
+	m->data = b->data;
+	m->seq = restore_seq(variant, i);
+	m->ts_ns = RESTORE_TS + i * RESTORE_TS_STEP;
+}
+
+/* CBM_IOC_RESTORE of OP_RESTORE's messages from @first on */
+static int restore_from(FIXTURE_DATA(fault) *self,
+			const FIXTURE_VARIANT(fault) *variant,
+			unsigned int first)
+{
+	struct cbm_restore r = {
+		.size = sizeof(r),
+		.msgs = (uintptr_t)&self->rmsgs[first],
+		.count = variant->msgs - first,
+		.msg_size = sizeof(*self->rmsgs),
+		.next_seq = variant->next_seq,
+	};
+
+	return ioctl(self->fd, CBM_IOC_RESTORE, &r);
+}
+
 static void op_prepare(struct __test_metadata *_metadata,
 		       FIXTURE_DATA(fault) *self,
 		       const FIXTURE_VARIANT(fault) *variant)
@@ -469,14 +546,19 @@ static void op_prepare(struct __test_metadata *_metadata,
 		ASSERT_LE(0, self->fd);
 		break;
 	case OP_BATCH:
+	case OP_RESTORE:
 		self->fd = cbm_open(O_RDWR | O_NONBLOCK);
 		ASSERT_LE(0, self->fd);
 		ASSERT_EQ(0, cbm_bind(self->fd, "", CBM_BIND_ANON, 0600, 0,
 				      variant->capacity));
 		ASSERT_GE(variant->capacity,
 			  variant->msgs * CBM_RECORD_SPACE(PAYLOAD_LEN));
-		for (i = 0; i < variant->msgs; i++)
-			make_batch_msg(self, variant, i);
+		for (i = 0; i < variant->msgs; i++) {
+			if (variant->op == OP_RESTORE)
+				make_restore_msg(self, variant, i);
+			else
+				make_batch_msg(self, variant, i);
+		}
 		break;
 	case OP_SEND:
 	case OP_READ:
@@ -505,8 +587,8 @@ static void op_prepare(struct __test_metadata *_metadata,
 
 /*
  * The call under test; nothing in it may fault in user pages. Returns 0
- * if it did all its work and -1 if it failed, or for a batch cut short,
- * the number of messages it appended.
+ * if it did all its work and -1 if it failed, or for a batch or a restore
+ * cut short, the number of messages it stored.
  */
 static int op_run(FIXTURE_DATA(fault) *self,
 		  const FIXTURE_VARIANT(fault) *variant)
@@ -550,6 +632,9 @@ static int op_run(FIXTURE_DATA(fault) *self,
 		self->seq = ~0ULL;
 		n = send_batch(self->fd, self->batch, variant->msgs,
 			       &self->seq);
+		return n == variant->msgs ? 0 : n;
+	case OP_RESTORE:
+		n = restore_from(self, variant, 0);
 		return n == variant->msgs ? 0 : n;
 	}
 	return -1;
@@ -660,6 +745,48 @@ static void check_batch(struct __test_metadata *_metadata,
 	}
 }
 
+/*
+ * OP_RESTORE: the conversation holds the call's first @k messages, whole,
+ * in order and with their history, and the charge of their pinned copies;
+ * it numbers on after the last of them, past next_seq only if all were
+ * restored: a hole before a message not restored was not made
+ */
+static void check_restored(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(fault) *self,
+			   const FIXTURE_VARIANT(fault) *variant,
+			   unsigned int k)
+{
+	const struct cbm_restore_msg *m = self->rmsgs;
+	__u64 pinned = __builtin_popcount(variant->pins & ((1U << k) - 1));
+	const struct cbm_record *rec;
+	__u64 next = k ? m[k - 1].seq + 1 : 0;
+	struct cbm_info info;
+	__u64 len, off = 0;
+	unsigned int i;
+
+	if (k == variant->msgs && variant->next_seq)
+		next = variant->next_seq;
+	ASSERT_EQ(0, read_info(self->fd, &info));
+	EXPECT_EQ(next, info.next_seq);
+	EXPECT_EQ(k, info.msgs);
+	EXPECT_EQ(0, info.evicted);
+	EXPECT_EQ(pinned, info.pinned);
+	EXPECT_EQ(pinned * CBM_RECORD_SPACE(PAYLOAD_LEN), info.pinned_bytes);
+	ASSERT_EQ(0, copy_window(self->fd, self->now, &len));
+	ASSERT_EQ(k * CBM_RECORD_SPACE(PAYLOAD_LEN), len);
+	for (i = 0; i < k; i++, off += CBM_RECORD_SPACE(PAYLOAD_LEN)) {
+		rec = (const struct cbm_record *)(self->now + off);
+		EXPECT_EQ(m[i].seq, rec->seq);
+		EXPECT_EQ(m[i].ts_ns, rec->ts_ns);
+		EXPECT_EQ(m[i].role, rec->role);
+		EXPECT_EQ(m[i].flags, rec->flags);
+		EXPECT_EQ(m[i].tokens, rec->tokens);
+		ASSERT_EQ(PAYLOAD_LEN, rec->len);
+		EXPECT_TRUE(payload_ok(self->now + off + REC_HDR, PAYLOAD_LEN,
+				       i)) TH_LOG("message %u", i);
+	}
+}
+
 /* The call succeeded: it did all it should */
 static void op_check_done(struct __test_metadata *_metadata,
 			  FIXTURE_DATA(fault) *self,
@@ -731,12 +858,15 @@ static void op_check_done(struct __test_metadata *_metadata,
 		EXPECT_EQ(0, self->seq);
 		check_batch(_metadata, self, variant, variant->msgs);
 		break;
+	case OP_RESTORE:
+		check_restored(_metadata, self, variant, variant->msgs);
+		break;
 	}
 }
 
 /*
- * OP_BATCH stopped after @k messages: they are stored, the rest left no
- * trace, and resubmitting the rest completes the batch
+ * OP_BATCH or OP_RESTORE stopped after @k messages: they are stored, the
+ * rest left no trace, and resubmitting the rest completes the call
  */
 static void op_check_partial(struct __test_metadata *_metadata,
 			     FIXTURE_DATA(fault) *self,
@@ -745,8 +875,14 @@ static void op_check_partial(struct __test_metadata *_metadata,
 {
 	__u64 seq = ~0ULL;
 
-	ASSERT_EQ(OP_BATCH, variant->op);
 	ASSERT_GT(variant->msgs, k);
+	if (variant->op == OP_RESTORE) {
+		check_restored(_metadata, self, variant, k);
+		ASSERT_EQ(variant->msgs - k, restore_from(self, variant, k));
+		check_restored(_metadata, self, variant, variant->msgs);
+		return;
+	}
+	ASSERT_EQ(OP_BATCH, variant->op);
 	EXPECT_EQ(0, self->seq);
 	check_batch(_metadata, self, variant, k);
 	ASSERT_EQ(variant->msgs - k, send_batch(self->fd, &self->batch[k],
@@ -830,6 +966,11 @@ static void op_check_undone(struct __test_metadata *_metadata,
 		ASSERT_EQ(0, op_run(self, variant));
 		op_check_done(_metadata, self, variant);
 		break;
+	case OP_RESTORE:
+		check_restored(_metadata, self, variant, 0);
+		ASSERT_EQ(0, op_run(self, variant));
+		op_check_done(_metadata, self, variant);
+		break;
 	}
 }
 
@@ -871,7 +1012,7 @@ TEST_F(fault, fail_each_call)
 		if (ret == 0) {
 			op_check_done(_metadata, self, variant);
 		} else if (ret > 0) {
-			ASSERT_TRUE(injected) TH_LOG("a batch cut short");
+			ASSERT_TRUE(injected) TH_LOG("a call cut short");
 			op_check_partial(_metadata, self, variant, ret);
 			partial++;
 		} else {
@@ -893,10 +1034,11 @@ TEST_F(fault, fail_each_call)
 	/* and every byte they charged to the memory caps */
 	EXPECT_EQ(held, acct_held(_metadata, variant->owner));
 	TH_LOG("%d fallible calls, each failed once", nth - 1);
-	/* copying each payload can fail: past the first, the batch stops */
-	if (variant->op == OP_BATCH && variant->msgs > 1) {
+	/* copying each payload can fail: past the first, the call stops */
+	if ((variant->op == OP_BATCH || variant->op == OP_RESTORE) &&
+	    variant->msgs > 1) {
 		EXPECT_LT(0, partial);
-		TH_LOG("%d batches cut short", partial);
+		TH_LOG("%d calls cut short", partial);
 	}
 }
 
