@@ -1563,12 +1563,12 @@ static void do_restore(struct worker *w)
  * those of its ioctl
  */
 static const int nl_errs[] = {
-	EINVAL, ERANGE, ENOENT, EBUSY, EPERM, E2BIG, ENOSPC, ENOMEM, 0
+	EINVAL, ERANGE, ENOENT, EBUSY, EPERM, EACCES, E2BIG, ENOSPC, ENOMEM, 0
 };
 
 /* A malformed request may also name a command that does not exist */
 static const int nl_bad_errs[] = {
-	EINVAL, ERANGE, ENOENT, EBUSY, EPERM, E2BIG, ENOSPC, ENOMEM,
+	EINVAL, ERANGE, ENOENT, EBUSY, EPERM, EACCES, E2BIG, ENOSPC, ENOMEM,
 	EOPNOTSUPP, 0
 };
 
@@ -1576,7 +1576,7 @@ static const int nl_bad_errs[] = {
 static const int *nl_clean_errs(__u8 cmd)
 {
 	static const int get_errs[] = { ENOENT, 0 };
-	static const int unlink_errs[] = { ENOENT, EBUSY, EPERM, 0 };
+	static const int unlink_errs[] = { ENOENT, EBUSY, EACCES, 0 };
 	static const int window_errs[] = { ENOENT, EPERM, 0 };
 	static const int resize_errs[] = {
 		ENOENT, EPERM, E2BIG, EBUSY, ENOSPC, ENOMEM, 0

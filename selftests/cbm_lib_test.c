@@ -717,7 +717,7 @@ static int nl_unlink_as_other(const char *name)
 		ret = 3;
 	else
 		cbm_stats_free(s);
-	if (cbm_nl_unlink(nl, name) != -EPERM ||
+	if (cbm_nl_unlink(nl, name) != -EACCES ||
 	    cbm_nl_set_window(nl, name, &win) != -EPERM ||
 	    cbm_nl_resize(nl, name, 16384, NULL) != -EPERM)
 		ret = 1;

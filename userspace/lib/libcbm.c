@@ -1440,7 +1440,7 @@ int cbm_nl_dump(struct cbm_nl *nl, cbm_stats_cb cb, void *ctx)
  * @nl: the handle
  * @name: the conversation's name
  *
- * Returns 0 or a negative errno: -ENOENT, -EPERM for a caller that neither
+ * Returns 0 or a negative errno: -ENOENT, -EACCES for a caller that neither
  * owns the conversation nor has ``CAP_SYS_ADMIN``, -EBUSY for
  * ``default``, -EINVAL for a bad name.
  */
