@@ -290,7 +290,6 @@ int cbm_conv_open(const char *name, bool create, bool excl,
 		  const struct cbm_create *args, int may,
 		  struct cbm_conv **convp)
 {
-	bool created = false;
 	struct cbm_conv *conv;
 	int err = 0;
 
@@ -310,16 +309,17 @@ int cbm_conv_open(const char *name, bool create, bool excl,
 			/* The initial reference belongs to the name */
 			kref_get(&conv->ref);
 			hash_add(cbm_ns, &conv->hnode, cbm_name_hash(name));
-			created = true;
+			/*
+			 * Under cbm_ns_lock, so that listeners hear of a name
+			 * being created and unlinked in the order it was
+			 */
+			cbm_event_created(conv);
 		}
 	}
 	mutex_unlock(&cbm_ns_lock);
 
 	if (err)
 		return err;
-	/* Our reference keeps it alive even if it is unlinked meanwhile */
-	if (created)
-		cbm_event_created(conv);
 	*convp = conv;
 	return 0;
 }
@@ -366,16 +366,24 @@ static struct cbm_map_header *cbm_conv_map_hdr(const struct cbm_conv *conv)
 
 static void cbm_conv_flush_evicted(struct cbm_conv *conv);
 
-static void cbm_conv_mark_unlinked(struct cbm_conv *conv)
+/*
+ * Remove @conv's name. The caller holds cbm_ns_lock and then drops the
+ * name's reference. The unlink event goes out under cbm_ns_lock, as the
+ * creation event does, so that listeners hear of a name's creation and
+ * unlinking in the order they happened, even if it is reused at once.
+ */
+static void cbm_ns_unlink(struct cbm_conv *conv)
 {
 	struct cbm_map_header *hdr = cbm_conv_map_hdr(conv);
 
+	lockdep_assert_held(&cbm_ns_lock);
+	hash_del(&conv->hnode);
 	mutex_lock(&conv->lock);
+	/* Listeners get the last evictions before the unlink event */
+	cbm_conv_flush_evicted(conv);
 	WRITE_ONCE(conv->unlinked, true);
 	WRITE_ONCE(hdr->flags, hdr->flags | CBM_MAP_UNLINKED);
 	conv->room_gen++;
-	/* Listeners get the last evictions before the unlink event */
-	cbm_conv_flush_evicted(conv);
 	mutex_unlock(&conv->lock);
 	wake_up_interruptible_poll(&conv->rd_wait, EPOLLHUP);
 	wake_up_interruptible_poll(&conv->wr_wait, EPOLLHUP);
@@ -407,14 +415,25 @@ int cbm_conv_unlink(const char *name)
 		 !capable(CAP_SYS_ADMIN))
 		err = -EACCES;
 	else
-		hash_del(&conv->hnode);
+		cbm_ns_unlink(conv);
 	mutex_unlock(&cbm_ns_lock);
 	if (err)
 		return err;
 
-	cbm_conv_mark_unlinked(conv);
 	cbm_conv_put(conv);
 	return 0;
+}
+
+/**
+ * cbm_conv_may_read() - whether the caller may read a conversation
+ * @conv: the conversation
+ *
+ * Return: true for its owner and for whoever its mode lets read it.
+ */
+bool cbm_conv_may_read(const struct cbm_conv *conv)
+{
+	return uid_eq(current_fsuid(), conv->uid) ||
+	       !cbm_conv_permission(conv, MAY_READ);
 }
 
 /**
@@ -455,12 +474,11 @@ int cbm_conv_remove(struct cbm_conv *conv)
 	else if (conv == cbm_default)
 		err = -EBUSY;
 	else
-		hash_del(&conv->hnode);
+		cbm_ns_unlink(conv);
 	mutex_unlock(&cbm_ns_lock);
 	if (err)
 		return err;
 
-	cbm_conv_mark_unlinked(conv);
 	/* The name's reference; the caller still holds its own */
 	cbm_conv_put(conv);
 	return 0;
@@ -1865,9 +1883,9 @@ __poll_t cbm_conv_poll(struct cbm_conv *conv, struct cbm_reader *reader,
 }
 
 /* cbm_conv_info() under the conversation's lock */
-static void cbm_conv_info_locked(struct cbm_conv *conv, struct cbm_info *info)
+static void cbm_conv_info_locked(struct cbm_conv *conv, struct cbm_info *info,
+				 struct user_namespace *ns)
 {
-	struct user_namespace *ns = current_user_ns();
 	const struct cbm_ring *ring = &conv->ring;
 
 	lockdep_assert_held(&conv->lock);
@@ -1904,7 +1922,7 @@ static void cbm_conv_info_locked(struct cbm_conv *conv, struct cbm_info *info)
 void cbm_conv_info(struct cbm_conv *conv, struct cbm_info *info)
 {
 	mutex_lock(&conv->lock);
-	cbm_conv_info_locked(conv, info);
+	cbm_conv_info_locked(conv, info, current_user_ns());
 	mutex_unlock(&conv->lock);
 }
 
@@ -1913,11 +1931,13 @@ void cbm_conv_info(struct cbm_conv *conv, struct cbm_info *info)
  * @conv: the conversation
  * @ops: called under @conv's lock with the state, then with each reader
  * @ctx: passed to @ops
+ * @init_ns: uids, gids and pids as the initial namespaces see them, for
+ *           listeners anywhere; otherwise as the caller's namespaces do
  *
  * Return: 0, or the first non-zero value an @ops function returned.
  */
 int cbm_conv_report(struct cbm_conv *conv, const struct cbm_report_ops *ops,
-		    void *ctx)
+		    void *ctx, bool init_ns)
 {
 	struct cbm_reader_stats rs;
 	struct cbm_conv_stats st;
@@ -1926,7 +1946,8 @@ int cbm_conv_report(struct cbm_conv *conv, const struct cbm_report_ops *ops,
 	int ret;
 
 	mutex_lock(&conv->lock);
-	cbm_conv_info_locked(conv, &st.info);
+	cbm_conv_info_locked(conv, &st.info,
+			     init_ns ? &init_user_ns : current_user_ns());
 	st.win = conv->win;
 	st.autoresize = conv->autoresize.cfg;
 	st.appended = conv->appended;
@@ -1940,7 +1961,7 @@ int cbm_conv_report(struct cbm_conv *conv, const struct cbm_report_ops *ops,
 	list_for_each_entry(reader, &conv->readers, node) {
 		if (ret)
 			break;
-		rs.pid = pid_vnr(reader->pid);
+		rs.pid = init_ns ? pid_nr(reader->pid) : pid_vnr(reader->pid);
 		rs.flags = reader->lossless ? CBM_READER_LOSSLESS : 0;
 		rs.cursor = cbm_reader_start(conv, reader);
 		rs.lag = next_seq - rs.cursor;

@@ -278,7 +278,8 @@ int cbm_conv_remove(struct cbm_conv *conv);
 unsigned int cbm_conv_collect(const char *after, struct cbm_conv **convs,
 			      unsigned int max);
 int cbm_conv_report(struct cbm_conv *conv, const struct cbm_report_ops *ops,
-		    void *ctx);
+		    void *ctx, bool init_ns);
+bool cbm_conv_may_read(const struct cbm_conv *conv);
 
 void cbm_reader_attach(struct cbm_conv *conv, struct cbm_reader *reader,
 		       bool lossless);

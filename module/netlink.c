@@ -16,7 +16,8 @@
  * Handlers and dumps take cbm_ns_lock (to find or collect names) and,
  * separately, a conversation's lock (to report or change it), in conv.c's
  * order. Events are sent with a conversation's lock held (a resize, a new
- * window, evictions) or with no lock (creation, unlink); sending takes
+ * window, evictions) or with cbm_ns_lock held (creation, unlink: so that
+ * they reach listeners in the order the name saw them); sending takes
  * cbm_nl_lock for reading, then only netlink's own locks
  * (netlink_broadcast() queues the message on the listeners' sockets),
  * none of which is ever held while a cbm lock is taken. A dump runs under
@@ -75,7 +76,7 @@ static int cbm_nl_validate_name(const struct nlattr *attr,
 
 /* Common nested types */
 static const struct nla_policy cbm_window_nl_policy[CBM_NL_WINDOW_A_MAX + 1] = {
-	[CBM_NL_WINDOW_A_FLAGS] = NLA_POLICY_MASK(NLA_U32, CBM_WINDOW_TURNS),
+	[CBM_NL_WINDOW_A_FLAGS] = NLA_POLICY_MASK(NLA_U32, CBM_WINDOW_FLAGS),
 	[CBM_NL_WINDOW_A_MAX_MSGS] = { .type = NLA_U64, },
 	[CBM_NL_WINDOW_A_MAX_BYTES] = { .type = NLA_U64, },
 	[CBM_NL_WINDOW_A_MAX_TOKENS] = { .type = NLA_U64, },
@@ -162,28 +163,35 @@ static int cbm_nl_put_autoresize(struct sk_buff *skb,
 /**
  * struct cbm_nl_fill - a conversation being put into a message
  * @skb: the message
+ * @details: put the counters, the settings and the readers, not only
+ *           what ``ls -l`` would show of a file
  * @truncate: readers that do not fit may be left out (the conversation is
  *            alone in the message, so a bigger one would not help)
  * @truncated: some were
  */
 struct cbm_nl_fill {
 	struct sk_buff *skb;
+	bool details;
 	bool truncate;
 	bool truncated;
 };
 
 static int cbm_nl_fill_conv(void *ctx, const struct cbm_conv_stats *st)
 {
-	struct sk_buff *skb = ((struct cbm_nl_fill *)ctx)->skb;
+	const struct cbm_nl_fill *fill = ctx;
 	const struct cbm_info *info = &st->info;
+	struct sk_buff *skb = fill->skb;
 
 	if (nla_put_string(skb, CBM_NL_A_NAME, info->name) ||
 	    nla_put_u32(skb, CBM_NL_A_FLAGS, info->flags) ||
 	    nla_put_u32(skb, CBM_NL_A_UID, info->uid) ||
 	    nla_put_u32(skb, CBM_NL_A_GID, info->gid) ||
 	    nla_put_u32(skb, CBM_NL_A_MODE, info->mode) ||
-	    cbm_nl_put_u64(skb, CBM_NL_A_CAPACITY, info->capacity) ||
-	    cbm_nl_put_u64(skb, CBM_NL_A_USED, info->used) ||
+	    cbm_nl_put_u64(skb, CBM_NL_A_CAPACITY, info->capacity))
+		return -EMSGSIZE;
+	if (!fill->details)
+		return nla_put_flag(skb, CBM_NL_A_RESTRICTED) ? -EMSGSIZE : 0;
+	if (cbm_nl_put_u64(skb, CBM_NL_A_USED, info->used) ||
 	    cbm_nl_put_u64(skb, CBM_NL_A_MSGS, info->msgs) ||
 	    cbm_nl_put_u64(skb, CBM_NL_A_FIRST_SEQ, info->first_seq) ||
 	    cbm_nl_put_u64(skb, CBM_NL_A_NEXT_SEQ, info->next_seq) ||
@@ -208,6 +216,9 @@ static int cbm_nl_fill_reader(void *ctx, const struct cbm_reader_stats *rs)
 	struct sk_buff *skb = fill->skb;
 	struct nlattr *nest;
 
+	/* Who reads what is the conversation's readers' business */
+	if (!fill->details)
+		return 1;
 	nest = nla_nest_start(skb, CBM_NL_A_READER);
 	if (!nest)
 		goto full;
@@ -238,14 +249,19 @@ static const struct cbm_report_ops cbm_nl_report_ops = {
 	.reader = cbm_nl_fill_reader,
 };
 
-/* Put a conversation's attributes and its readers into @skb */
+/*
+ * Put a conversation's attributes and, with @details, its readers into
+ * @skb; with @init_ns, ids as the initial namespaces see them
+ */
 static int cbm_nl_put_conv(struct sk_buff *skb, struct cbm_conv *conv,
-			   bool truncate)
+			   bool details, bool truncate, bool init_ns)
 {
-	struct cbm_nl_fill fill = { .skb = skb, .truncate = truncate };
+	struct cbm_nl_fill fill = {
+		.skb = skb, .details = details, .truncate = truncate,
+	};
 	int ret;
 
-	ret = cbm_conv_report(conv, &cbm_nl_report_ops, &fill);
+	ret = cbm_conv_report(conv, &cbm_nl_report_ops, &fill, init_ns);
 	if (ret < 0)
 		return ret;
 	if (fill.truncated &&
@@ -257,7 +273,7 @@ static int cbm_nl_put_conv(struct sk_buff *skb, struct cbm_conv *conv,
 /* Append a whole message describing @conv to @skb, or nothing */
 static int cbm_nl_conv_msg(struct sk_buff *skb, struct cbm_conv *conv,
 			   u32 portid, u32 seq, int flags, u8 cmd,
-			   bool truncate)
+			   bool details, bool truncate)
 {
 	void *hdr;
 	int err;
@@ -265,7 +281,7 @@ static int cbm_nl_conv_msg(struct sk_buff *skb, struct cbm_conv *conv,
 	hdr = genlmsg_put(skb, portid, seq, &cbm_nl_family, flags, cmd);
 	if (!hdr)
 		return -EMSGSIZE;
-	err = cbm_nl_put_conv(skb, conv, truncate);
+	err = cbm_nl_put_conv(skb, conv, details, truncate, false);
 	if (err) {
 		genlmsg_cancel(skb, hdr);
 		return err;
@@ -274,8 +290,19 @@ static int cbm_nl_conv_msg(struct sk_buff *skb, struct cbm_conv *conv,
 	return 0;
 }
 
+/*
+ * The owner, whoever may read a conversation and an administrator see
+ * all of it; others see what ls -l shows of a file (as for POSIX message
+ * queues, whose names anyone may list but whose state only readers see)
+ */
+static bool cbm_nl_details(struct sk_buff *skb, const struct cbm_conv *conv)
+{
+	return cbm_conv_may_read(conv) || netlink_capable(skb, CAP_SYS_ADMIN);
+}
+
 /* Reply to a request with @conv's state */
-static int cbm_nl_reply(struct cbm_conv *conv, struct genl_info *info, u8 cmd)
+static int cbm_nl_reply(struct sk_buff *skb, struct cbm_conv *conv,
+			struct genl_info *info, u8 cmd)
 {
 	struct sk_buff *msg;
 	int err;
@@ -284,7 +311,7 @@ static int cbm_nl_reply(struct cbm_conv *conv, struct genl_info *info, u8 cmd)
 	if (!msg)
 		return -ENOMEM;
 	err = cbm_nl_conv_msg(msg, conv, info->snd_portid, info->snd_seq, 0,
-			      cmd, true);
+			      cmd, cbm_nl_details(skb, conv), true);
 	if (err) {
 		nlmsg_free(msg);
 		return err;
@@ -331,7 +358,7 @@ static int cbm_nl_conv_get_doit(struct sk_buff *skb, struct genl_info *info)
 
 	if (IS_ERR(conv))
 		return PTR_ERR(conv);
-	err = cbm_nl_reply(conv, info, CBM_NL_CMD_CONV_GET);
+	err = cbm_nl_reply(skb, conv, info, CBM_NL_CMD_CONV_GET);
 	cbm_conv_put(conv);
 	return err;
 }
@@ -374,6 +401,8 @@ static int cbm_nl_conv_get_dumpit(struct sk_buff *skb,
 						      cb->nlh->nlmsg_seq,
 						      NLM_F_MULTI,
 						      CBM_NL_CMD_CONV_GET,
+						      cbm_nl_details(cb->skb,
+								     convs[i]),
 						      !skb->len);
 			if (!err)
 				strscpy(dump->last, convs[i]->name,
@@ -394,7 +423,7 @@ static int cbm_nl_conv_get_done(struct netlink_callback *cb)
 static int cbm_nl_conv_unlink_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct cbm_conv *conv = cbm_nl_conv(info);
-	int err;
+	int err = 0;
 
 	if (IS_ERR(conv))
 		return PTR_ERR(conv);
@@ -466,7 +495,7 @@ static int cbm_nl_conv_resize_doit(struct sk_buff *skb, struct genl_info *info)
 	if (!err)
 		err = cbm_conv_resize(conv, &capacity, &evicted);
 	if (!err)
-		err = cbm_nl_reply(conv, info, CBM_NL_CMD_CONV_RESIZE);
+		err = cbm_nl_reply(skb, conv, info, CBM_NL_CMD_CONV_RESIZE);
 	cbm_conv_put(conv);
 	return err;
 }
@@ -502,8 +531,15 @@ static const struct genl_ops cbm_nl_ops[] = {
 	},
 };
 
+/*
+ * Events tell of every conversation, private ones included, as they
+ * happen: listening takes CAP_SYS_ADMIN, as changing them all would
+ */
 static const struct genl_multicast_group cbm_nl_mcgrps[] = {
-	[CBM_NL_MCGRP_EVENTS] = { .name = CBM_GENL_MCGRP_EVENTS, },
+	[CBM_NL_MCGRP_EVENTS] = {
+		.name = CBM_GENL_MCGRP_EVENTS,
+		.flags = GENL_MCAST_CAP_SYS_ADMIN,
+	},
 };
 
 /*
@@ -534,13 +570,17 @@ bool cbm_events_wanted(void)
 				  CBM_NL_MCGRP_EVENTS) > 0;
 }
 
-/* A new event about @conv, or NULL if nobody listens or it is anonymous */
+/*
+ * A new event about @conv, or NULL if nobody listens, it is anonymous or
+ * its name is gone: after the unlink event, the name may be another's
+ */
 static struct sk_buff *cbm_nl_event_new(const struct cbm_conv *conv,
 					u32 event, void **hdr)
 {
 	struct sk_buff *skb;
 
-	if ((conv->flags & CBM_CONV_ANON) || !cbm_events_wanted())
+	if ((conv->flags & CBM_CONV_ANON) || !cbm_events_wanted() ||
+	    (event != CBM_NL_EVENT_UNLINKED && READ_ONCE(conv->unlinked)))
 		return NULL;
 	skb = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
 	if (!skb)
@@ -579,7 +619,7 @@ static void cbm_nl_event_named(const struct cbm_conv *conv,
 
 /**
  * cbm_event_created() - a named conversation was created
- * @conv: the conversation; its lock must not be held
+ * @conv: the conversation; cbm_ns_lock is held, its own lock is not
  */
 void cbm_event_created(struct cbm_conv *conv)
 {
@@ -589,7 +629,7 @@ void cbm_event_created(struct cbm_conv *conv)
 	skb = cbm_nl_event_new(conv, CBM_NL_EVENT_CREATED, &hdr);
 	if (!skb)
 		return;
-	if (cbm_nl_put_conv(skb, conv, true)) {
+	if (cbm_nl_put_conv(skb, conv, true, true, true)) {
 		nlmsg_free(skb);
 		return;
 	}
@@ -639,7 +679,7 @@ void cbm_event_window(const struct cbm_conv *conv)
 
 /**
  * cbm_event_unlinked() - the name was removed
- * @conv: the conversation
+ * @conv: the conversation; cbm_ns_lock is held
  */
 void cbm_event_unlinked(const struct cbm_conv *conv)
 {

@@ -11,6 +11,9 @@
 #include <linux/types.h>
 #include <linux/cbm.h>
 
+/* The window flags the kernel knows, for the ioctl and netlink alike */
+#define CBM_WINDOW_FLAGS	CBM_WINDOW_TURNS
+
 /**
  * struct cbm_window_count - what the window counts: the unpinned records
  * in a ring

@@ -1099,4 +1099,200 @@ TEST_F(ev, evicted_rate_limited)
 	EXPECT_FALSE(s.evicted_after_unlink);
 }
 
+/* Whether a report is only the entry: name, flags, ids, mode, capacity */
+static void expect_restricted(struct __test_metadata *_metadata,
+			      const struct nl_conv *c, bool restricted)
+{
+	int i;
+
+	EXPECT_EQ(restricted, c->has[CBM_NL_A_RESTRICTED]);
+	EXPECT_TRUE(c->has[CBM_NL_A_NAME] && c->has[CBM_NL_A_FLAGS] &&
+		    c->has[CBM_NL_A_UID] && c->has[CBM_NL_A_GID] &&
+		    c->has[CBM_NL_A_MODE] && c->has[CBM_NL_A_CAPACITY]);
+	for (i = CBM_NL_A_USED; i <= CBM_NL_A_READER; i++) {
+		if (i != CBM_NL_A_READER || !restricted)
+			continue;
+		EXPECT_EQ(0, c->nr_rd);
+	}
+	for (i = CBM_NL_A_USED; i <= CBM_NL_A_AUTORESIZE; i++)
+		EXPECT_EQ(!restricted, c->has[i]) TH_LOG("attribute %d", i);
+}
+
+struct find_conv {
+	const char *name;
+	struct nl_conv c;
+	bool found;
+};
+
+static void find_one(struct nlmsghdr *nlh, unsigned int part, void *arg)
+{
+	struct find_conv *f = arg;
+	static struct nl_conv c;
+
+	(void)part;
+	parse_conv(nlh, &c);
+	if (!strcmp(c.name, f->name)) {
+		memcpy(&f->c, &c, sizeof(c));
+		f->found = true;
+	}
+}
+
+/*
+ * Somebody who may not read a conversation sees its entry only, in a get
+ * and in a dump; its owner, its readers and root see everything.
+ */
+TEST_F(conv, restricted)
+{
+	struct find_conv f = { .name = self->name };
+	char priv[CBM_NAME_MAX], mine[CBM_NAME_MAX];
+	struct nl_msg *msg;
+	int pfd, mfd;
+
+	conv_name(priv, "private");
+	pfd = create_named(priv, O_RDWR, 0600, 0, 0);
+	ASSERT_LE(0, pfd);
+	ASSERT_EQ(1, write_str(pfd, "x"));
+
+	ASSERT_EQ(0, nl_get(&self->nl, priv, &self->c));
+	expect_restricted(_metadata, &self->c, false);
+	EXPECT_EQ(1, self->c.nr_rd);
+
+	ASSERT_EQ(0, become(UNPRIV_UID, UNPRIV_GID));
+	EXPECT_EQ(0, nl_get(&self->nl, priv, &self->c));
+	expect_restricted(_metadata, &self->c, true);
+	EXPECT_EQ(0600, self->c.mode);
+	EXPECT_EQ(0, self->c.uid);
+	EXPECT_LT(0, self->c.capacity);
+
+	/* In a dump too; the readable 0644 one is whole */
+	msg = nl_req(&self->nl, CBM_NL_CMD_CONV_GET, NLM_F_DUMP);
+	ASSERT_NE(NULL, msg);
+	EXPECT_EQ(0, nl_talk(&self->nl, msg, find_one, &f, NULL, NULL));
+	EXPECT_TRUE(f.found);
+	expect_restricted(_metadata, &f.c, false);
+	f.name = priv;
+	f.found = false;
+	msg = nl_req(&self->nl, CBM_NL_CMD_CONV_GET, NLM_F_DUMP);
+	ASSERT_NE(NULL, msg);
+	EXPECT_EQ(0, nl_talk(&self->nl, msg, find_one, &f, NULL, NULL));
+	EXPECT_TRUE(f.found);
+	expect_restricted(_metadata, &f.c, true);
+
+	/* The owner of a 0600 conversation sees it whole */
+	conv_name(mine, "mine");
+	mfd = create_named(mine, O_WRONLY, 0600, 0, 0);
+	EXPECT_LE(0, mfd);
+	EXPECT_EQ(0, nl_get(&self->nl, mine, &self->c));
+	expect_restricted(_metadata, &self->c, false);
+	EXPECT_EQ(UNPRIV_UID, self->c.uid);
+	ASSERT_EQ(0, become_root());
+
+	EXPECT_EQ(0, unlink_name(mine));
+	EXPECT_EQ(0, unlink_name(priv));
+	close(mfd);
+	close(pfd);
+}
+
+/* Joining the events group takes CAP_SYS_ADMIN */
+TEST(events_need_cap)
+{
+	struct nl nl;
+	int group;
+
+	ASSERT_EQ(0, nl_open(&nl));
+	group = nl.group;
+	ASSERT_EQ(0, become(UNPRIV_UID, UNPRIV_GID));
+	EXPECT_EQ(-1, setsockopt(nl_socket_get_fd(nl.sk), SOL_NETLINK,
+				 NETLINK_ADD_MEMBERSHIP, &group, sizeof(group)));
+	EXPECT_EQ(EPERM, errno);
+	ASSERT_EQ(0, become_root());
+	EXPECT_EQ(0, setsockopt(nl_socket_get_fd(nl.sk), SOL_NETLINK,
+				NETLINK_ADD_MEMBERSHIP, &group, sizeof(group)));
+	cnl_close(&nl);
+}
+
+/* After the unlink event, a conversation still open sends no more */
+TEST_F(ev, none_after_unlink)
+{
+	self->fd = create_named(self->name, O_RDWR, 0600, 0, MIN_CAPACITY);
+	ASSERT_LE(0, self->fd);
+	ASSERT_EQ(0, expect_event(&self->ev, self->name, CBM_NL_EVENT_CREATED,
+				  &self->w));
+	ASSERT_EQ(0, unlink_name(self->name));
+	ASSERT_EQ(0, expect_event(&self->ev, self->name, CBM_NL_EVENT_UNLINKED,
+				  &self->w));
+	ASSERT_EQ(0, resize_to(self->fd, 2 * MIN_CAPACITY, NULL));
+	ASSERT_EQ(0, set_window(self->fd, 0, 1, 0, 0, 0));
+	memset(&self->w, 0, sizeof(self->w));
+	self->w.name = self->name;
+	self->w.event = CBM_NL_EVENT_RESIZED;
+	EXPECT_EQ(-1, nl_events(&self->ev, is_event, &self->w, 300));
+	EXPECT_EQ(0, self->w.others);
+}
+
+#define REUSE_ROUNDS	200
+
+struct reuse_seen {
+	const char *name;
+	unsigned int created, unlinked;
+	bool out_of_order;
+};
+
+static bool reuse_event(const struct nl_conv *c, void *arg)
+{
+	struct reuse_seen *r = arg;
+
+	if (strcmp(c->name, r->name))
+		return false;
+	if (c->event == CBM_NL_EVENT_CREATED) {
+		r->out_of_order |= r->created != r->unlinked;
+		r->created++;
+	} else if (c->event == CBM_NL_EVENT_UNLINKED) {
+		r->unlinked++;
+		r->out_of_order |= r->created != r->unlinked;
+	}
+	return false;
+}
+
+/* Returns how many times it created the name */
+static unsigned int reuse_name(const char *name)
+{
+	unsigned int i, made = 0;
+	int fd;
+
+	for (i = 0; i < REUSE_ROUNDS; i++) {
+		fd = create_named(name, O_WRONLY, 0600, 0, MIN_CAPACITY);
+		if (fd < 0)
+			continue;
+		made++;
+		close(fd);
+		unlink_name(name);
+	}
+	return made;
+}
+
+/*
+ * Two processes create and unlink one name as fast as they can: its
+ * events must alternate, created then unlinked, one pair per creation
+ */
+TEST_F(ev, name_reuse_in_order)
+{
+	struct reuse_seen r = { .name = self->name };
+	unsigned int made;
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		_exit(reuse_name(self->name) ? 0 : 1);
+	made = reuse_name(self->name);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	nl_events(&self->ev, reuse_event, &r, 300);
+	EXPECT_FALSE(r.out_of_order);
+	EXPECT_EQ(r.created, r.unlinked);
+	EXPECT_LE(made, r.created);
+	EXPECT_GE(2 * REUSE_ROUNDS, r.created);
+}
+
 TEST_HARNESS_MAIN

@@ -385,7 +385,8 @@
  * ============================ ================================================
  * %CBM_NL_CMD_CONV_GET         ``do`` with %CBM_NL_A_NAME: one conversation;
  *                              ``dump``: every named conversation, in as many
- *                              messages as it takes. Needs no privilege.
+ *                              messages as it takes, in name order. Needs no
+ *                              privilege, but see below.
  * %CBM_NL_CMD_CONV_UNLINK      %CBM_NL_A_NAME: as %CBM_IOC_UNLINK
  * %CBM_NL_CMD_CONV_SET_WINDOW  %CBM_NL_A_NAME and a nested %CBM_NL_A_WINDOW
  *                              (absent limits are 0): as %CBM_IOC_SET_WINDOW
@@ -404,6 +405,14 @@
  * is not a valid conversation name fails with ``EINVAL`` and an extended
  * ack naming the attribute.
  *
+ * Anybody may list the conversations: their name, flags, owner, group,
+ * mode and capacity, as anybody may list ``/dev/mqueue``. The rest (the
+ * counters, the window, the auto-resize settings and the readers, whose
+ * pids tell which processes use the conversation) is reported only to a
+ * caller that owns the conversation, may read it (its mode, as for
+ * %CBM_IOC_BIND) or has ``CAP_SYS_ADMIN``; others get
+ * %CBM_NL_A_RESTRICTED instead.
+ *
  * A conversation is reported as a flat set of ``conv`` attributes (the
  * counters are u64, aligned with %CBM_NL_A_PAD) with nested
  * %CBM_NL_A_WINDOW, %CBM_NL_A_AUTORESIZE and one %CBM_NL_A_READER per
@@ -414,12 +423,19 @@
  * %CBM_IOC_INFO does; a reader pid not visible there is 0.
  *
  * Events carry %CBM_NL_A_EVENT (an enum cbm_nl_event), %CBM_NL_A_NAME and
- * what changed. The kernel builds no event while nobody listens. Eviction
- * events are rate limited to one per conversation per
- * %CBM_NL_EVICT_INTERVAL_MS milliseconds, each carrying in
- * %CBM_NL_A_EVENT_COUNT the messages evicted since the previous one, so
- * the counts add up to &cbm_info.evicted; a count still pending when the
- * conversation is unlinked is sent before the unlink event.
+ * what changed. They tell of every conversation, private ones included,
+ * so joining the group needs ``CAP_SYS_ADMIN`` (``EPERM``), and their uids
+ * and pids are those of the initial namespaces. The kernel builds no event
+ * while nobody listens. The events of one name arrive in the order they
+ * happened, from %CBM_NL_EVENT_CREATED to %CBM_NL_EVENT_UNLINKED, after
+ * which a conversation that is still open sends none (the name may be
+ * somebody else's by then). Eviction events are rate limited to one per
+ * conversation per %CBM_NL_EVICT_INTERVAL_MS milliseconds, each carrying
+ * in %CBM_NL_A_EVENT_COUNT the messages evicted since the previous one,
+ * so that, while somebody listens (and the listener's socket does not
+ * overrun), the counts add up to the evictions of that time; a count
+ * still pending when the conversation is unlinked is sent before the
+ * unlink event.
  */
 
 /**
@@ -480,7 +496,8 @@
  *              or a netlink set-window or resize by a caller that neither
  *              owns the conversation nor has ``CAP_SYS_ADMIN``; a
  *              writable or executable mmap(), or mmap() by a caller outside
- *              the initial pid or user namespace
+ *              the initial pid or user namespace; joining the netlink
+ *              events group without ``CAP_SYS_ADMIN``
  * EPIPE        payload-format read after messages were lost (reported
  *              once); write to an unlinked conversation
  * ESPIPE       pread() or pwrite()
@@ -1254,6 +1271,9 @@ enum cbm_nl_event {
  * @CBM_NL_A_EVENT: u32, an enum cbm_nl_event
  * @CBM_NL_A_EVENT_COUNT: u64, messages evicted since the previous
  *                        %CBM_NL_EVENT_EVICTED of the conversation
+ * @CBM_NL_A_RESTRICTED: flag, the caller may not read the conversation:
+ *                       only the name, flags, owner, group, mode and
+ *                       capacity are reported
  * @__CBM_NL_A_MAX: number of attributes
  */
 enum cbm_nl_attr {
@@ -1284,6 +1304,7 @@ enum cbm_nl_attr {
 	CBM_NL_A_READERS_TRUNCATED,
 	CBM_NL_A_EVENT,
 	CBM_NL_A_EVENT_COUNT,
+	CBM_NL_A_RESTRICTED,
 	__CBM_NL_A_MAX,
 };
 
@@ -1350,8 +1371,10 @@ enum cbm_nl_autoresize_attr {
  *                       visible there)
  * @CBM_NL_READER_A_FLAGS: u32, %CBM_READER_LOSSLESS
  * @CBM_NL_READER_A_CURSOR: u64, as &cbm_reader_info.cursor
- * @CBM_NL_READER_A_LAG: u64, messages appended and not yet read:
- *                       %CBM_NL_A_NEXT_SEQ minus the cursor
+ * @CBM_NL_READER_A_LAG: u64, %CBM_NL_A_NEXT_SEQ minus the cursor: the
+ *                       sequence numbers the reader has yet to pass,
+ *                       messages it will read or be told it lost (and
+ *                       numbers a restore skipped)
  * @CBM_NL_READER_A_LOST: u64, as &cbm_reader_info.lost
  * @__CBM_NL_READER_A_MAX: number of attributes
  */

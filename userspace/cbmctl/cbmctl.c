@@ -370,6 +370,14 @@ static void print_stats_json(FILE *f, const struct cbm_stats *s)
 
 	fputs("{\"name\":", f);
 	json_write_string(f, s->name, strlen(s->name));
+	if (s->restricted) {
+		/* Only the entry: the kernel withheld the rest */
+		fprintf(f, ",\"flags\":%u,\"uid\":%u,\"gid\":%u,"
+			"\"mode\":\"%04o\",\"capacity\":%llu,"
+			"\"restricted\":true}", s->flags, s->uid, s->gid, s->mode,
+			(unsigned long long)s->capacity);
+		return;
+	}
 	fprintf(f, ",\"flags\":%u,\"uid\":%u,\"gid\":%u,\"mode\":\"%04o\","
 		"\"capacity\":%llu,\"used\":%llu,\"max_msg_size\":%u,"
 		"\"msgs\":%llu,\"first_seq\":%llu,\"next_seq\":%llu,"
@@ -465,6 +473,13 @@ static int cmd_ls(int argc, char **argv)
 	for (i = 0; i < list.n; i++) {
 		const struct cbm_stats *s = &list.v[i];
 
+		if (s->restricted) {
+			printf("%-*s %7u %04o %10llu %10s %8s %7s %8s %8s\n",
+			       width, s->name, s->uid, s->mode,
+			       (unsigned long long)s->capacity, "-", "-", "-",
+			       "-", "-");
+			continue;
+		}
 		printf("%-*s %7u %04o %10llu %10llu %8llu %7u %8llu %8llu\n",
 		       width, s->name, s->uid, s->mode,
 		       (unsigned long long)s->capacity,
@@ -490,6 +505,10 @@ static void print_stats_text(const struct cbm_stats *s)
 	printf("policy:        %s\n", s->flags & CBM_CONV_LOSSLESS ?
 	       "lossless" : "lossy");
 	printf("capacity:      %llu\n", (unsigned long long)s->capacity);
+	if (s->restricted) {
+		printf("details:       withheld (no permission to read it)\n");
+		return;
+	}
 	printf("used:          %llu\n", (unsigned long long)s->used);
 	printf("max_msg_size:  %u\n", s->max_msg_size);
 	printf("msgs:          %llu\n", (unsigned long long)s->msgs);
@@ -1045,6 +1064,11 @@ static int cmd_window(int argc, char **argv)
 	ret = get_stats(&stats);
 	if (ret)
 		return fail(ret);
+	if (stats->restricted) {
+		/* The kernel withheld it, as read() would be refused */
+		cbm_stats_free(stats);
+		return fail(-EACCES);
+	}
 	if (json) {
 		print_window_json(stdout, &stats->window);
 		putchar('\n');

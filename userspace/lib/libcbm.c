@@ -960,6 +960,7 @@ static struct nla_policy cbm_conv_policy[CBM_NL_A_MAX + 1] = {
 	[CBM_NL_A_READERS_TRUNCATED] = { .type = NLA_FLAG },
 	[CBM_NL_A_EVENT]	= { .type = NLA_U32 },
 	[CBM_NL_A_EVENT_COUNT]	= { .type = NLA_U64 },
+	[CBM_NL_A_RESTRICTED]	= { .type = NLA_FLAG },
 };
 
 static struct nla_policy cbm_window_policy[CBM_NL_WINDOW_A_MAX + 1] = {
@@ -1102,6 +1103,7 @@ static int cbm_parse_conv(struct nl_msg *msg, struct cbm_stats *s,
 	s->pinned = cbm_nla_u64(tb[CBM_NL_A_PINNED]);
 	s->pinned_bytes = cbm_nla_u64(tb[CBM_NL_A_PINNED_BYTES]);
 	s->readers_truncated = !!tb[CBM_NL_A_READERS_TRUNCATED];
+	s->restricted = !!tb[CBM_NL_A_RESTRICTED];
 	err = cbm_parse_window(tb[CBM_NL_A_WINDOW], &s->window);
 	if (!err)
 		err = cbm_parse_autoresize(tb[CBM_NL_A_AUTORESIZE],

@@ -222,6 +222,9 @@ struct cbm_reader_stats {
  * @nr_reader_stats: entries in @reader_stats
  * @readers_truncated: not every reader fit in the kernel's report
  * @reader_stats: the readers
+ * @restricted: the caller may not read the conversation: only @name,
+ *              @flags, @uid, @gid, @mode and @capacity are known, the
+ *              rest is 0
  */
 struct cbm_stats {
 	char name[CBM_NAME_MAX];
@@ -248,6 +251,7 @@ struct cbm_stats {
 	unsigned int nr_reader_stats;
 	bool readers_truncated;
 	struct cbm_reader_stats *reader_stats;
+	bool restricted;
 };
 
 /**
