@@ -577,12 +577,23 @@ bool cbm_events_wanted(void)
 static struct sk_buff *cbm_nl_event_new(const struct cbm_conv *conv,
 					u32 event, void **hdr)
 {
+	/*
+	 * Every event but a creation carries its type, the name and two
+	 * counters or a window: a small skb takes a small share of each
+	 * listener's receive buffer
+	 */
+	size_t size = event == CBM_NL_EVENT_CREATED ? NLMSG_GOODSIZE :
+		      nla_total_size(sizeof(u32)) +
+		      nla_total_size(CBM_NAME_MAX) +
+		      2 * nla_total_size_64bit(sizeof(u64)) +
+		      nla_total_size(0) + nla_total_size(sizeof(u32)) +
+		      4 * nla_total_size_64bit(sizeof(u64));
 	struct sk_buff *skb;
 
 	if ((conv->flags & CBM_CONV_ANON) || !cbm_events_wanted() ||
 	    (event != CBM_NL_EVENT_UNLINKED && READ_ONCE(conv->unlinked)))
 		return NULL;
-	skb = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	skb = genlmsg_new(size, GFP_KERNEL);
 	if (!skb)
 		return NULL;
 	*hdr = genlmsg_put(skb, 0, 0, &cbm_nl_family, 0, CBM_NL_CMD_EVENT);

@@ -1227,7 +1227,7 @@ TEST_F(ev, none_after_unlink)
 	EXPECT_EQ(0, self->w.others);
 }
 
-#define REUSE_ROUNDS	200
+#define REUSE_ROUNDS	100
 
 struct reuse_seen {
 	const char *name;
@@ -1275,10 +1275,13 @@ static unsigned int reuse_name(const char *name)
 TEST_F(ev, name_reuse_in_order)
 {
 	struct reuse_seen r = { .name = self->name };
+	int status, rcvbuf = 16 << 20;
 	unsigned int made;
-	int status;
 	pid_t pid;
 
+	/* Every event stays queued until the end: room for all of them */
+	ASSERT_EQ(0, setsockopt(nl_socket_get_fd(self->ev.sk), SOL_SOCKET,
+				SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)));
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0)
