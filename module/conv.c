@@ -1399,12 +1399,14 @@ static u64 cbm_conv_newest_ts(const struct cbm_conv *conv)
 /*
  * Everything about a restore's history that can be checked before
  * restoring any of it: sequence numbers and timestamps go on from what is
- * stored, and a hole (numbers skipped before a message, or by @next_seq
- * after the last one) comes only after pinned messages. The ring holds its
- * records under consecutive numbers, so it must be empty of anything that
- * cannot leave it before the numbering jumps; pinned records can, their
- * copies stay. A saved conversation only ever has holes there: between
- * pinned messages older than its ring, and before its ring.
+ * stored, sequence numbers stay below CBM_SEQ_LIMIT (appends after them
+ * can never wrap the numbering or make a negative lseek() offset), and a
+ * hole (numbers skipped before a message, or by @next_seq after the last
+ * one) comes only after pinned messages. The ring holds its records under
+ * consecutive numbers, so it must be empty of anything that cannot leave
+ * it before the numbering jumps; pinned records can, their copies stay. A
+ * saved conversation only ever has holes there: between pinned messages
+ * older than its ring, and before its ring.
  */
 static int cbm_conv_check_restore(const struct cbm_conv *conv,
 				  const struct cbm_msg *msgs, unsigned int n,
@@ -1417,15 +1419,15 @@ static int cbm_conv_check_restore(const struct cbm_conv *conv,
 
 	lockdep_assert_held(&conv->lock);
 	for (i = 0; i < n; i++) {
-		/* U64_MAX would leave no next sequence number */
-		if (msgs[i].seq < seq || msgs[i].seq == U64_MAX ||
+		if (msgs[i].seq < seq || msgs[i].seq >= CBM_SEQ_LIMIT ||
 		    (msgs[i].seq > seq && !only_pinned) || msgs[i].ts_ns < ts)
 			return -EINVAL;
 		seq = msgs[i].seq + 1;
 		ts = msgs[i].ts_ns;
 		only_pinned = only_pinned && (msgs[i].flags & CBM_MSG_PINNED);
 	}
-	if (next_seq && (next_seq < seq || (next_seq > seq && !only_pinned)))
+	if (next_seq && (next_seq < seq || next_seq >= CBM_SEQ_LIMIT ||
+			 (next_seq > seq && !only_pinned)))
 		return -EINVAL;
 	return 0;
 }

@@ -321,6 +321,67 @@ TEST(next_seq)
 	EXPECT_EQ(0, unlink_name(name));
 }
 
+/*
+ * Restored sequence numbers stay below CBM_SEQ_LIMIT, so that appends
+ * after them never wrap the numbering and lseek() reaches every one. Just
+ * below the limit, restoring and appending work.
+ */
+TEST(seq_limit)
+{
+	struct cbm_restore_msg m;
+	char name[CBM_NAME_MAX];
+	struct cbm_restore arg;
+	struct cbm_info info;
+	__u64 ts = now_ns(), seq, i;
+	union rec_buf rb;
+	int fd, rd;
+
+	fd = new_conv(_metadata, name, "limit", 0, CAPACITY);
+	ASSERT_LE(0, fd);
+	arg = restore_arg(NULL, 0, sizeof(m));
+	arg.next_seq = CBM_SEQ_LIMIT;
+	expect_rejected(_metadata, fd, &arg, EINVAL, "next_seq at the limit");
+	arg.next_seq = UINT64_MAX - 1;
+	expect_rejected(_metadata, fd, &arg, EINVAL, "next_seq near 2^64");
+	rmsg(&m, CBM_ROLE_USER, 0, 0, CBM_SEQ_LIMIT, ts);
+	arg = restore_arg(&m, 1, sizeof(m));
+	expect_rejected(_metadata, fd, &arg, EINVAL, "seq at the limit");
+	m.seq = UINT64_MAX;
+	expect_rejected(_metadata, fd, &arg, EINVAL, "seq U64_MAX");
+
+	/* Just below it: the numbering goes on past it, for appends */
+	ASSERT_EQ(0, restore(fd, NULL, 0, CBM_SEQ_LIMIT - 1));
+	rd = open_reader(name, O_RDONLY | O_NONBLOCK, CBM_FD_RECORDS);
+	ASSERT_LE(0, rd);
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, send_msg(fd, CBM_ROLE_USER, 0, "x", 1, &seq));
+		EXPECT_EQ(CBM_SEQ_LIMIT - 1 + i, seq);
+	}
+	ASSERT_EQ(0, read_info(fd, &info));
+	EXPECT_EQ(CBM_SEQ_LIMIT + 2, info.next_seq);
+	EXPECT_EQ(CBM_SEQ_LIMIT - 1, info.first_seq);
+	EXPECT_EQ(CBM_SEQ_LIMIT, lseek(rd, CBM_SEQ_LIMIT, SEEK_SET));
+	ASSERT_LT(0, read_record(rd, &rb));
+	EXPECT_EQ(CBM_SEQ_LIMIT, rb.rec.seq);
+	EXPECT_EQ(CBM_SEQ_LIMIT + 2, lseek(rd, 0, SEEK_END));
+	close(rd);
+	close(fd);
+	EXPECT_EQ(0, unlink_name(name));
+
+	/* A message just below it; next_seq too must be below it */
+	fd = new_conv(_metadata, name, "limit2", 0, CAPACITY);
+	ASSERT_LE(0, fd);
+	rmsg(&m, CBM_ROLE_USER, 0, 0, CBM_SEQ_LIMIT - 1, ts);
+	arg = restore_arg(&m, 1, sizeof(m));
+	arg.next_seq = CBM_SEQ_LIMIT;
+	expect_rejected(_metadata, fd, &arg, EINVAL, "next_seq at the limit");
+	EXPECT_EQ(1, restore(fd, &m, 1, 0));
+	ASSERT_EQ(0, send_msg(fd, CBM_ROLE_USER, 0, "x", 1, &seq));
+	EXPECT_EQ(CBM_SEQ_LIMIT, seq);
+	close(fd);
+	EXPECT_EQ(0, unlink_name(name));
+}
+
 /* Readers attached while holes are restored see none of them as lost */
 TEST(readers_see_no_holes)
 {

@@ -8,6 +8,7 @@
 #ifndef _UAPI_LINUX_CBM_H
 #define _UAPI_LINUX_CBM_H
 
+#include <linux/const.h>
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
@@ -350,8 +351,12 @@
  *   conversation created for the purpose. Several %CBM_IOC_RESTORE calls
  *   may follow one another, to restore more than %CBM_BATCH_MAX messages;
  * - sequence numbers must increase strictly, the first one at or above
- *   &cbm_info.next_seq, and timestamps must not decrease, the first one
- *   not below the newest stored message's (``EINVAL``);
+ *   &cbm_info.next_seq, and stay below %CBM_SEQ_LIMIT, as must
+ *   &cbm_restore.next_seq (``EINVAL``): so far below 2^64, the numbering
+ *   can never run out, and every sequence number is a valid lseek()
+ *   offset;
+ * - timestamps must not decrease, the first one not below the newest
+ *   stored message's (``EINVAL``);
  * - a hole (a sequence number above the next one, or a &cbm_restore.next_seq
  *   above the one after the last message) may only follow pinned
  *   messages: every message stored when the call starts and every message
@@ -456,7 +461,8 @@
  *              mmap() not at offset 0 or of a length other than one page
  *              or &cbm_map_info.map_size; restored sequence numbers or
  *              timestamps out of order; a netlink attribute that fails
- *              validation
+ *              validation; a restored sequence number at or above
+ *              %CBM_SEQ_LIMIT
  * E2BIG        an ioctl struct larger than the kernel knows, whose unknown
  *              tail is not zero; a capacity (creation, resize, auto-resize
  *              bounds) above the ``max_capacity`` module parameter; a
@@ -1070,6 +1076,14 @@ struct cbm_map_info {
 	__aligned_u64 next_seq;
 };
 
+/*
+ * Restored sequence numbers (&cbm_restore_msg.seq, &cbm_restore.next_seq)
+ * are below this: 2^62 more appends cannot take the numbering past 2^63,
+ * so it never wraps and every sequence number stays a valid lseek()
+ * offset (a positive loff_t).
+ */
+#define CBM_SEQ_LIMIT		_BITULL(62)
+
 /* Most messages in one %CBM_IOC_SEND_BATCH, as UIO_MAXIOV for iovecs */
 #define CBM_BATCH_MAX		1024
 
@@ -1124,7 +1138,7 @@ struct cbm_send_batch {
  * @len: payload length in bytes
  * @tokens: token count, as &cbm_send.tokens
  * @data: pointer to the payload
- * @seq: the message's sequence number
+ * @seq: the message's sequence number, below %CBM_SEQ_LIMIT
  * @ts_ns: the message's timestamp, CLOCK_REALTIME in nanoseconds
  */
 struct cbm_restore_msg {
@@ -1151,8 +1165,9 @@ struct cbm_restore_msg {
  *            the last message, only if every message was restored; it
  *            must be at least the last restored sequence number plus one
  *            (with @count 0, at least &cbm_info.next_seq), and above that
- *            only after pinned messages, as any hole (``EINVAL``). Equal
- *            to it changes nothing.
+ *            only after pinned messages, as any hole; and below
+ *            %CBM_SEQ_LIMIT (``EINVAL`` for either). Equal to it changes
+ *            nothing.
  *
  * See "Restoring a saved conversation". The whole call is checked first
  * and fails with nothing restored, as %CBM_IOC_SEND_BATCH; then the
