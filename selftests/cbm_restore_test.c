@@ -382,6 +382,44 @@ TEST(seq_limit)
 	EXPECT_EQ(0, unlink_name(name));
 }
 
+/*
+ * Restored timestamps are never in the future, where they would precede
+ * the stamps of later appends and hold back expiry; and they go on from
+ * the newest one the conversation ever stored, even once it is gone.
+ */
+TEST(timestamps)
+{
+	struct cbm_restore_msg m[2];
+	char name[CBM_NAME_MAX];
+	struct cbm_restore arg;
+	struct cbm_info info;
+	__u64 now = now_ns();
+	int fd;
+
+	fd = new_conv(_metadata, name, "ts", 0, CAPACITY);
+	ASSERT_LE(0, fd);
+	rmsg(&m[0], CBM_ROLE_USER, 0, 0, 0, now - 2 * HOUR_NS);
+	rmsg(&m[1], CBM_ROLE_USER, 0, 0, 1, now + HOUR_NS);
+	arg = restore_arg(&m[1], 1, sizeof(m[0]));
+	expect_rejected(_metadata, fd, &arg, EINVAL, "future timestamp");
+	arg = restore_arg(m, 2, sizeof(m[0]));
+	expect_rejected(_metadata, fd, &arg, EINVAL, "future after a past one");
+
+	/* m[0] expires as it comes: nothing is stored after it */
+	ASSERT_EQ(0, set_window(fd, 0, 0, 0, 0, HOUR_NS));
+	ASSERT_EQ(1, restore(fd, m, 1, 0));
+	ASSERT_EQ(0, read_info(fd, &info));
+	EXPECT_EQ(0, info.msgs);
+	EXPECT_EQ(1, info.expired);
+	rmsg(&m[1], CBM_ROLE_USER, 0, 0, 1, now - 3 * HOUR_NS);
+	arg = restore_arg(&m[1], 1, sizeof(m[0]));
+	expect_rejected(_metadata, fd, &arg, EINVAL, "before a gone message");
+	m[1].ts_ns = now - 2 * HOUR_NS;
+	EXPECT_EQ(1, restore(fd, &m[1], 1, 0));
+	close(fd);
+	EXPECT_EQ(0, unlink_name(name));
+}
+
 /* Readers attached while holes are restored see none of them as lost */
 TEST(readers_see_no_holes)
 {

@@ -356,7 +356,12 @@
  *   can never run out, and every sequence number is a valid lseek()
  *   offset;
  * - timestamps must not decrease, the first one not below the newest
- *   stored message's (``EINVAL``);
+ *   timestamp the conversation ever stored (even if that message is gone
+ *   since), and none may be in the future, after CLOCK_REALTIME at the
+ *   time of the call (``EINVAL``): messages appended later are stamped
+ *   with the time of their append, and a future timestamp before them
+ *   would put them out of order and hold back &cbm_window.max_age_ns
+ *   expiry, which takes the oldest messages first;
  * - a hole (a sequence number above the next one, or a &cbm_restore.next_seq
  *   above the one after the last message) may only follow pinned
  *   messages: every message stored when the call starts and every message
@@ -462,7 +467,7 @@
  *              or &cbm_map_info.map_size; restored sequence numbers or
  *              timestamps out of order; a netlink attribute that fails
  *              validation; a restored sequence number at or above
- *              %CBM_SEQ_LIMIT
+ *              %CBM_SEQ_LIMIT, or a restored timestamp in the future
  * E2BIG        an ioctl struct larger than the kernel knows, whose unknown
  *              tail is not zero; a capacity (creation, resize, auto-resize
  *              bounds) above the ``max_capacity`` module parameter; a
@@ -1139,7 +1144,8 @@ struct cbm_send_batch {
  * @tokens: token count, as &cbm_send.tokens
  * @data: pointer to the payload
  * @seq: the message's sequence number, below %CBM_SEQ_LIMIT
- * @ts_ns: the message's timestamp, CLOCK_REALTIME in nanoseconds
+ * @ts_ns: the message's timestamp, CLOCK_REALTIME in nanoseconds, not
+ *         in the future
  */
 struct cbm_restore_msg {
 	__u32 flags;
