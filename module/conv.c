@@ -1548,7 +1548,7 @@ static void cbm_record_for_reader(const struct cbm_record *rec,
 				  struct cbm_record *hdr)
 {
 	*hdr = *rec;
-	/* A hole's size is for mapped readers (cbm_ring_skip()) */
+	/* The total of restore holes is for mapped readers (cbm_ring_skip()) */
 	hdr->lost = 0;
 	hdr->pid = cbm_pid_for_reader(rec->pid);
 	hdr->uid = from_kuid_munged(current_user_ns(),
@@ -2267,6 +2267,7 @@ void cbm_conv_map_info(struct cbm_conv *conv, struct cbm_map_info *info)
 	info->tail = ring->tail;
 	info->first_seq = ring->first_seq;
 	info->next_seq = ring->next_seq;
+	info->skipped = ring->skipped;
 	mutex_unlock(&conv->lock);
 
 	info->header_offset = 0;

@@ -229,9 +229,11 @@
  * use read().
  *
  * Read protocol (userspace/lib/cbm_map.h implements it). The reader keeps
- * its own position ``pos`` and the sequence number ``seq`` it expects
- * there, first taken from one %CBM_IOC_MAP_INFO snapshot (@tail and
- * @first_seq for the oldest message, @head and @next_seq for the newest):
+ * its own position ``pos``, the sequence number ``seq`` it expects there
+ * and the hole total ``skipped`` that goes with it (see below), first
+ * taken from one %CBM_IOC_MAP_INFO snapshot (@tail and @first_seq for the
+ * oldest message, @head and @next_seq for the newest, and @skipped for
+ * either):
  *
  * 1. ``head = smp_load_acquire(&hdr->head)``; ``pos == head`` means
  *    nothing new. The kernel publishes head with smp_store_release()
@@ -245,7 +247,8 @@
  *    reader saw any overwritten byte in step 2 it sees ``tail > pos``
  *    here. Then the record is discarded (never use a torn record) and the
  *    reader restarts at tail; the first record there has a sequence number
- *    above ``seq``, and the difference is the number of messages lost.
+ *    above ``seq``, and the difference, less any restore holes (below),
+ *    is the number of messages lost.
  * 4. If the generation changed, the ring was replaced by a resize: the
  *    mapped data pages are the old ring's, still valid memory but no
  *    longer written. Discard the record, unmap, take a new
@@ -257,10 +260,24 @@
  *
  * A restore (%CBM_IOC_RESTORE) may leave holes: sequence numbers that
  * never existed. In the map, and only there, &cbm_record.lost of a
- * message record is the number of sequence numbers right before it that
- * are such a hole; a reader that expected ``seq`` and finds a record with
- * a higher one counts only the difference beyond that as lost (and
- * without a restart at tail, a difference beyond it is an error).
+ * message record is the running total of such numbers below its sequence
+ * number, over the conversation's whole life; &cbm_map_info.skipped is
+ * the total below @next_seq. The ring numbers its records consecutively,
+ * so every record from tail to head carries that same total. A reader
+ * that expected ``seq`` with the total ``skipped`` and finds a record with
+ * a higher sequence number subtracts what the total grew by, the holes in
+ * between, and counts only the rest as lost::
+ *
+ *	lost = (rec.seq - seq) - (rec.lost - skipped)
+ *
+ * then takes ``rec.lost`` as its ``skipped``. Without a restart at tail a
+ * non-zero ``lost`` is an error, and so is a total that shrinks or grows
+ * by more than ``rec.seq - seq``. The count is a running total, not the
+ * size of the hole right before one record, because that record may leave
+ * the ring before a reader sees it (each hole a restore makes pushes the
+ * pinned records before it out of the ring); every later record still
+ * counts the hole. A gap a reader reports can therefore say how many
+ * messages it lost between two sequence numbers, not which ones.
  *
  * A mapping never blocks writers: mapped readers are always lossy, and in
  * a lossless conversation only the file's read() cursor holds back
@@ -374,13 +391,14 @@
  * conversation no longer held: no reader is told of them as lost. A
  * reader's losses not yet reported when a hole is restored are counted in
  * &cbm_reader_info.lost at once, without a gap record. Mapped readers
- * learn of a hole from the record after it (see "Zero-copy reading"). A
- * restored message carries the pid and uid of the task that restores it,
- * not the original sender's: the kernel vouches only for what it saw (a
- * saved file keeps the original ones for the record). The window, the
- * overflow policy and the memory limits apply to restored messages as to
- * appended ones, except that a restore never waits for room: a message
- * that would have to wait ends the call (``EAGAIN`` if it is the first).
+ * learn of holes from the running total that every record in the map
+ * carries (see "Zero-copy reading"). A restored message carries the pid
+ * and uid of the task that restores it, not the original sender's: the
+ * kernel vouches only for what it saw (a saved file keeps the original
+ * ones for the record). The window, the overflow policy and the memory
+ * limits apply to restored messages as to appended ones, except that a
+ * restore never waits for room: a message that would have to wait ends
+ * the call (``EAGAIN`` if it is the first).
  */
 
 /**
@@ -573,8 +591,9 @@ enum cbm_record_type {
  * @ts_ns: CLOCK_REALTIME in nanoseconds when the message was appended
  *         (0 for %CBM_RECORD_GAP)
  * @lost: %CBM_RECORD_GAP: number of messages lost, @seq to @seq + @lost - 1;
- *        0 for %CBM_RECORD_MSG, except in a mapped ring, where it counts
- *        the restored hole right before the message (see "Zero-copy
+ *        0 for %CBM_RECORD_MSG, except in a mapped ring, where it is the
+ *        running total of the sequence numbers below @seq that restores
+ *        skipped, holes that never held a message (see "Zero-copy
  *        reading")
  * @pid: the sender's thread-group id as seen from the reader's pid
  *       namespace. A reader in the initial pid namespace gets the number
@@ -1060,10 +1079,15 @@ struct cbm_map_header {
  * @first_seq: sequence number of the record at @tail (@next_seq when the
  *             ring is empty)
  * @next_seq: sequence number the record at @head will get
+ * @skipped: sequence numbers below @next_seq that restores skipped (holes
+ *           that never held a message), the running total that
+ *           &cbm_record.lost of every record from @tail to @head carries
+ *           in the map
  *
- * The positions and sequence numbers are taken together, under the
- * conversation's lock: a reader starts at (@tail, @first_seq) for the
- * oldest message in the ring, or at (@head, @next_seq) for new ones.
+ * The positions, sequence numbers and @skipped are taken together, under
+ * the conversation's lock: a reader starts at (@tail, @first_seq) for the
+ * oldest message in the ring, or at (@head, @next_seq) for new ones, with
+ * @skipped as its hole total either way (see "Zero-copy reading").
  */
 struct cbm_map_info {
 	__u32 size;
@@ -1079,6 +1103,7 @@ struct cbm_map_info {
 	__aligned_u64 tail;
 	__aligned_u64 first_seq;
 	__aligned_u64 next_seq;
+	__aligned_u64 skipped;
 };
 
 /*
