@@ -1404,46 +1404,45 @@ int cbm_conv_append(struct cbm_conv *conv, const struct cbm_msg *msgs,
 	return i ? i : err;
 }
 
-/* Timestamp of the newest stored message, 0 if there is none */
-static u64 cbm_conv_newest_ts(const struct cbm_conv *conv)
-{
-	if (cbm_ring_used(&conv->ring))
-		return conv->newest_ts;
-	if (list_empty(&conv->pins))
-		return 0;
-	return list_last_entry(&conv->pins, struct cbm_pinned, node)->rec.ts_ns;
-}
-
 /*
  * Everything about a restore's history that can be checked before
- * restoring any of it: sequence numbers and timestamps go on from what is
- * stored, and a hole (numbers skipped before a message, or by @next_seq
- * after the last one) comes only after pinned messages. The ring holds its
- * records under consecutive numbers, so it must be empty of anything that
- * cannot leave it before the numbering jumps; pinned records can, their
- * copies stay. A saved conversation only ever has holes there: between
- * pinned messages older than its ring, and before its ring.
+ * restoring any of it:
+ *
+ * - sequence numbers go on from what is stored and stay below
+ *   CBM_SEQ_LIMIT, so appends after them never wrap the numbering or make
+ *   a negative lseek() offset;
+ * - timestamps go on from the newest one ever stored (what is stored now
+ *   may be nothing) and are not in the future: appends after them are
+ *   stamped with the current time, which must not go back before them;
+ * - a hole (numbers skipped before a message, or by @next_seq after the
+ *   last one) comes only after pinned messages. The ring holds its
+ *   records under consecutive numbers, so it must be empty of anything
+ *   that cannot leave it before the numbering jumps; pinned records can,
+ *   their copies stay. A saved conversation only ever has holes there:
+ *   between pinned messages older than its ring, and before its ring.
  */
 static int cbm_conv_check_restore(const struct cbm_conv *conv,
 				  const struct cbm_msg *msgs, unsigned int n,
 				  u64 next_seq)
 {
 	bool only_pinned = !conv->wcount.msgs;
-	u64 ts = cbm_conv_newest_ts(conv);
+	u64 now = ktime_get_real_ns();
 	u64 seq = conv->ring.next_seq;
+	u64 ts = conv->newest_ts;
 	unsigned int i;
 
 	lockdep_assert_held(&conv->lock);
 	for (i = 0; i < n; i++) {
-		/* U64_MAX would leave no next sequence number */
-		if (msgs[i].seq < seq || msgs[i].seq == U64_MAX ||
-		    (msgs[i].seq > seq && !only_pinned) || msgs[i].ts_ns < ts)
+		if (msgs[i].seq < seq || msgs[i].seq >= CBM_SEQ_LIMIT ||
+		    (msgs[i].seq > seq && !only_pinned) ||
+		    msgs[i].ts_ns < ts || msgs[i].ts_ns > now)
 			return -EINVAL;
 		seq = msgs[i].seq + 1;
 		ts = msgs[i].ts_ns;
 		only_pinned = only_pinned && (msgs[i].flags & CBM_MSG_PINNED);
 	}
-	if (next_seq && (next_seq < seq || (next_seq > seq && !only_pinned)))
+	if (next_seq && (next_seq < seq || next_seq >= CBM_SEQ_LIMIT ||
+			 (next_seq > seq && !only_pinned)))
 		return -EINVAL;
 	return 0;
 }
@@ -1567,7 +1566,7 @@ static void cbm_record_for_reader(const struct cbm_record *rec,
 				  struct cbm_record *hdr)
 {
 	*hdr = *rec;
-	/* A hole's size is for mapped readers (cbm_ring_skip()) */
+	/* The total of restore holes is for mapped readers (cbm_ring_skip()) */
 	hdr->lost = 0;
 	hdr->pid = cbm_pid_for_reader(rec->pid);
 	hdr->uid = from_kuid_munged(current_user_ns(),
@@ -2289,6 +2288,7 @@ void cbm_conv_map_info(struct cbm_conv *conv, struct cbm_map_info *info)
 	info->tail = ring->tail;
 	info->first_seq = ring->first_seq;
 	info->next_seq = ring->next_seq;
+	info->skipped = ring->skipped;
 	mutex_unlock(&conv->lock);
 
 	info->header_offset = 0;

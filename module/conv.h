@@ -54,8 +54,8 @@ struct mem_cgroup;
  * @written: a message was appended by write(), CBM_IOC_SEND or
  *           CBM_IOC_SEND_BATCH; restoring is refused from then on, so
  *           restored history never interleaves with stamped messages
- * @newest_ts: timestamp of the newest message appended or restored; while
- *             the ring holds records it is the newest one's
+ * @newest_ts: timestamp of the newest message ever appended or restored,
+ *             stored or not since: a restore goes on from it
  * @charged: bytes charged to the memory caps: ring and pinned copies
  * @memcg: memory cgroup of the creator, charged for all of the memory;
  *         constant

@@ -61,7 +61,7 @@ int cbm_ring_init(struct cbm_ring *ring, unsigned long size, gfp_t gfp)
 	ring->tail = 0;
 	ring->first_seq = 0;
 	ring->next_seq = 0;
-	ring->hole = 0;
+	ring->skipped = 0;
 	ring->pub = NULL;
 	return 0;
 
@@ -96,8 +96,9 @@ void cbm_ring_destroy(struct cbm_ring *ring)
  *       bytes in size
  * @src: the ring whose records to copy; unchanged
  *
- * The records keep their positions and sequence numbers, so positions
- * taken in @src stay valid in @dst: both rings mask the same free-running
+ * The records keep their positions and sequence numbers, and the
+ * numbering its total of skipped numbers, so positions and totals taken
+ * in @src stay valid in @dst: both rings mask the same free-running
  * positions, and the double mappings make the copy one memcpy() whatever
  * the offsets.
  */
@@ -113,7 +114,7 @@ void cbm_ring_move(struct cbm_ring *dst, const struct cbm_ring *src)
 	dst->tail = src->tail;
 	dst->first_seq = src->first_seq;
 	WRITE_ONCE(dst->next_seq, src->next_seq);
-	dst->hole = src->hole;
+	dst->skipped = src->skipped;
 }
 
 /**
@@ -195,14 +196,13 @@ struct cbm_record *cbm_ring_reserve(struct cbm_ring *ring, u32 len)
  * @ring: the ring
  * @rec: the record returned by the last cbm_ring_reserve()
  *
- * Stamps the record with the next sequence number, and with the numbers
- * skipped right before it (see cbm_ring_skip()).
+ * Stamps the record with the next sequence number, and with the total of
+ * numbers skipped below it (see cbm_ring_skip()).
  */
 void cbm_ring_commit(struct cbm_ring *ring, struct cbm_record *rec)
 {
 	rec->seq = ring->next_seq;
-	rec->lost = ring->hole;
-	ring->hole = 0;
+	rec->lost = ring->skipped;
 	ring->head += CBM_RECORD_SPACE(rec->len);
 	/* Lockless waiters in cbm_ring_next_seq() only need a fresh value */
 	WRITE_ONCE(ring->next_seq, ring->next_seq + 1);
@@ -240,16 +240,20 @@ u64 cbm_ring_evict(struct cbm_ring *ring)
  *
  * The numbers skipped never belonged to a record (a restored
  * conversation's holes). A mapped reader cannot ask what happened to
- * them, so the next record carries their count in &cbm_record.lost, and
- * the reader (cbm_map_peek()) tells a hole from lost messages by it. The
- * positions do not move: a reader waiting at the head reads the next
- * record there.
+ * them, so every record carries in &cbm_record.lost the total of numbers
+ * skipped below it, and the reader (cbm_map_peek()) tells holes from lost
+ * messages by how much the total grew since the record it read last, or
+ * since its start (&cbm_map_info.skipped). A running total, not the size
+ * of the one hole before a record, because that record may leave the ring
+ * before the reader sees it: a restore skips only with the ring empty, its
+ * pinned records pushed out. The positions do not move: a reader waiting
+ * at the head reads the next record there.
  */
 void cbm_ring_skip(struct cbm_ring *ring, u64 seq)
 {
 	if (WARN_ON_ONCE(ring->head != ring->tail || seq < ring->next_seq))
 		return;
-	ring->hole += seq - ring->next_seq;
+	ring->skipped += seq - ring->next_seq;
 	ring->first_seq = seq;
 	/* Lockless waiters in cbm_ring_next_seq() only need a fresh value */
 	WRITE_ONCE(ring->next_seq, seq);

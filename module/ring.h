@@ -25,8 +25,10 @@
  * @tail: free-running position of the oldest record
  * @first_seq: sequence number of the record at @tail
  * @next_seq: sequence number the next record will get
- * @hole: sequence numbers skipped by cbm_ring_skip() since the newest
- *        record; stamped into the next record's @lost, see cbm_ring_skip()
+ * @skipped: sequence numbers cbm_ring_skip() has skipped since the
+ *           numbering began, a running total that every record carries in
+ *           @lost as it was when the record was committed; see
+ *           cbm_ring_skip()
  * @pub: where @head and @tail are published to lockless readers that map
  *       the pages, or NULL; see cbm_ring_publish()
  *
@@ -52,7 +54,7 @@ struct cbm_ring {
 	u64 tail;
 	u64 first_seq;
 	u64 next_seq;
-	u64 hole;
+	u64 skipped;
 	struct cbm_map_header *pub;
 };
 

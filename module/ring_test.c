@@ -290,6 +290,42 @@ static void cbm_ring_move_test(struct kunit *test)
 }
 
 /*
+ * Skipped numbers add up: every record carries the total below it, not
+ * just the hole right before it, and a move keeps counting on.
+ */
+static void cbm_ring_skip_test(struct kunit *test)
+{
+	struct cbm_ring *ring = test->priv;
+	struct cbm_ring big;
+	u64 pos;
+
+	cbm_test_append(ring, 8, 0);
+	KUNIT_EXPECT_EQ(test, 0, cbm_ring_rec(ring, 0)->lost);
+	cbm_ring_evict(ring);
+	cbm_ring_skip(ring, 10);
+	KUNIT_EXPECT_EQ(test, 10, ring->first_seq);
+	KUNIT_EXPECT_EQ(test, ring->head, ring->tail);
+	pos = cbm_test_append(ring, 8, 10);
+	KUNIT_EXPECT_EQ(test, 10, cbm_ring_rec(ring, pos)->seq);
+	KUNIT_EXPECT_EQ(test, 9, cbm_ring_rec(ring, pos)->lost);
+	cbm_ring_evict(ring);
+	cbm_ring_skip(ring, 20);
+	cbm_test_append(ring, 8, 20);
+	pos = cbm_test_append(ring, 8, 21);
+	KUNIT_EXPECT_EQ(test, 21, cbm_ring_rec(ring, pos)->seq);
+	KUNIT_EXPECT_EQ(test, 18, cbm_ring_rec(ring, pos)->lost);
+	KUNIT_EXPECT_EQ(test, 18, ring->skipped);
+
+	KUNIT_ASSERT_EQ(test, 0, cbm_ring_init(&big, 2 * ring->size,
+					       GFP_KERNEL));
+	cbm_ring_move(&big, ring);
+	KUNIT_EXPECT_EQ(test, 18, big.skipped);
+	pos = cbm_test_append(&big, 8, 22);
+	KUNIT_EXPECT_EQ(test, 18, cbm_ring_rec(&big, pos)->lost);
+	cbm_ring_destroy(&big);
+}
+
+/*
  * Mapped readers see every commit and eviction in the header, and a
  * replacing ring as a new generation with the same positions.
  */
@@ -343,6 +379,7 @@ static struct kunit_case cbm_ring_cases[] = {
 	KUNIT_CASE(cbm_ring_boundary_test),
 	KUNIT_CASE(cbm_ring_pos_test),
 	KUNIT_CASE(cbm_ring_move_test),
+	KUNIT_CASE(cbm_ring_skip_test),
 	KUNIT_CASE(cbm_ring_publish_test),
 	{}
 };

@@ -759,7 +759,8 @@ TEST_F(single, mremap_grow_fails)
  */
 TEST_F(single, map_info_size)
 {
-	__u32 short_sizes[] = { 0, sizeof(__u32), sizeof(struct cbm_map_info) - 8 };
+	__u32 short_sizes[] = { 0, sizeof(__u32),
+				struct_end(struct cbm_map_info, next_seq) - 8 };
 	union {
 		struct cbm_map_info mi;
 		unsigned char bytes[sizeof(struct cbm_map_info) + INFO_TAIL];
@@ -792,7 +793,14 @@ TEST_F(single, map_info_size)
 		EXPECT_EQ(0, u.mi.tail);
 		EXPECT_EQ(0, u.mi.first_seq);
 		EXPECT_EQ(0, u.mi.next_seq);
+		EXPECT_EQ(0, u.mi.skipped);
 	}
+	/* The first version, without @skipped, is still accepted */
+	memset(&u, JUNK, sizeof(u));
+	u.mi.size = struct_end(struct cbm_map_info, next_seq);
+	ASSERT_EQ(0, ioctl(self->fd, CBM_IOC_MAP_INFO, &u));
+	EXPECT_EQ(0, u.mi.next_seq);
+	EXPECT_EQ(JUNK * 0x0101010101010101ULL, u.mi.skipped);
 	ret = ioctl(self->fd, CBM_IOC_MAP_INFO, NULL);
 	EXPECT_EQ(-1, ret);
 	EXPECT_EQ(EFAULT, errno);

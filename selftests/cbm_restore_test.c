@@ -321,6 +321,105 @@ TEST(next_seq)
 	EXPECT_EQ(0, unlink_name(name));
 }
 
+/*
+ * Restored sequence numbers stay below CBM_SEQ_LIMIT, so that appends
+ * after them never wrap the numbering and lseek() reaches every one. Just
+ * below the limit, restoring and appending work.
+ */
+TEST(seq_limit)
+{
+	struct cbm_restore_msg m;
+	char name[CBM_NAME_MAX];
+	struct cbm_restore arg;
+	struct cbm_info info;
+	__u64 ts = now_ns(), seq, i;
+	union rec_buf rb;
+	int fd, rd;
+
+	fd = new_conv(_metadata, name, "limit", 0, CAPACITY);
+	ASSERT_LE(0, fd);
+	arg = restore_arg(NULL, 0, sizeof(m));
+	arg.next_seq = CBM_SEQ_LIMIT;
+	expect_rejected(_metadata, fd, &arg, EINVAL, "next_seq at the limit");
+	arg.next_seq = UINT64_MAX - 1;
+	expect_rejected(_metadata, fd, &arg, EINVAL, "next_seq near 2^64");
+	rmsg(&m, CBM_ROLE_USER, 0, 0, CBM_SEQ_LIMIT, ts);
+	arg = restore_arg(&m, 1, sizeof(m));
+	expect_rejected(_metadata, fd, &arg, EINVAL, "seq at the limit");
+	m.seq = UINT64_MAX;
+	expect_rejected(_metadata, fd, &arg, EINVAL, "seq U64_MAX");
+
+	/* Just below it: the numbering goes on past it, for appends */
+	ASSERT_EQ(0, restore(fd, NULL, 0, CBM_SEQ_LIMIT - 1));
+	rd = open_reader(name, O_RDONLY | O_NONBLOCK, CBM_FD_RECORDS);
+	ASSERT_LE(0, rd);
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, send_msg(fd, CBM_ROLE_USER, 0, "x", 1, &seq));
+		EXPECT_EQ(CBM_SEQ_LIMIT - 1 + i, seq);
+	}
+	ASSERT_EQ(0, read_info(fd, &info));
+	EXPECT_EQ(CBM_SEQ_LIMIT + 2, info.next_seq);
+	EXPECT_EQ(CBM_SEQ_LIMIT - 1, info.first_seq);
+	EXPECT_EQ(CBM_SEQ_LIMIT, lseek(rd, CBM_SEQ_LIMIT, SEEK_SET));
+	ASSERT_LT(0, read_record(rd, &rb));
+	EXPECT_EQ(CBM_SEQ_LIMIT, rb.rec.seq);
+	EXPECT_EQ(CBM_SEQ_LIMIT + 2, lseek(rd, 0, SEEK_END));
+	close(rd);
+	close(fd);
+	EXPECT_EQ(0, unlink_name(name));
+
+	/* A message just below it; next_seq too must be below it */
+	fd = new_conv(_metadata, name, "limit2", 0, CAPACITY);
+	ASSERT_LE(0, fd);
+	rmsg(&m, CBM_ROLE_USER, 0, 0, CBM_SEQ_LIMIT - 1, ts);
+	arg = restore_arg(&m, 1, sizeof(m));
+	arg.next_seq = CBM_SEQ_LIMIT;
+	expect_rejected(_metadata, fd, &arg, EINVAL, "next_seq at the limit");
+	EXPECT_EQ(1, restore(fd, &m, 1, 0));
+	ASSERT_EQ(0, send_msg(fd, CBM_ROLE_USER, 0, "x", 1, &seq));
+	EXPECT_EQ(CBM_SEQ_LIMIT, seq);
+	close(fd);
+	EXPECT_EQ(0, unlink_name(name));
+}
+
+/*
+ * Restored timestamps are never in the future, where they would precede
+ * the stamps of later appends and hold back expiry; and they go on from
+ * the newest one the conversation ever stored, even once it is gone.
+ */
+TEST(timestamps)
+{
+	struct cbm_restore_msg m[2];
+	char name[CBM_NAME_MAX];
+	struct cbm_restore arg;
+	struct cbm_info info;
+	__u64 now = now_ns();
+	int fd;
+
+	fd = new_conv(_metadata, name, "ts", 0, CAPACITY);
+	ASSERT_LE(0, fd);
+	rmsg(&m[0], CBM_ROLE_USER, 0, 0, 0, now - 2 * HOUR_NS);
+	rmsg(&m[1], CBM_ROLE_USER, 0, 0, 1, now + HOUR_NS);
+	arg = restore_arg(&m[1], 1, sizeof(m[0]));
+	expect_rejected(_metadata, fd, &arg, EINVAL, "future timestamp");
+	arg = restore_arg(m, 2, sizeof(m[0]));
+	expect_rejected(_metadata, fd, &arg, EINVAL, "future after a past one");
+
+	/* m[0] expires as it comes: nothing is stored after it */
+	ASSERT_EQ(0, set_window(fd, 0, 0, 0, 0, HOUR_NS));
+	ASSERT_EQ(1, restore(fd, m, 1, 0));
+	ASSERT_EQ(0, read_info(fd, &info));
+	EXPECT_EQ(0, info.msgs);
+	EXPECT_EQ(1, info.expired);
+	rmsg(&m[1], CBM_ROLE_USER, 0, 0, 1, now - 3 * HOUR_NS);
+	arg = restore_arg(&m[1], 1, sizeof(m[0]));
+	expect_rejected(_metadata, fd, &arg, EINVAL, "before a gone message");
+	m[1].ts_ns = now - 2 * HOUR_NS;
+	EXPECT_EQ(1, restore(fd, &m[1], 1, 0));
+	close(fd);
+	EXPECT_EQ(0, unlink_name(name));
+}
+
 /* Readers attached while holes are restored see none of them as lost */
 TEST(readers_see_no_holes)
 {
@@ -387,6 +486,119 @@ TEST(readers_see_no_holes)
 	expect_rinfo(_metadata, early, 21, 0, 0, 0);
 	close(late);
 	close(early);
+	close(fd);
+	EXPECT_EQ(0, unlink_name(name));
+}
+
+/* CBM_IOC_MAP_INFO with a junk-filled struct */
+static void map_info(struct __test_metadata *_metadata, int fd,
+		     struct cbm_map_info *mi)
+{
+	memset(mi, JUNK, sizeof(*mi));
+	mi->size = sizeof(*mi);
+	ASSERT_EQ(0, ioctl(fd, CBM_IOC_MAP_INFO, mi));
+}
+
+/* The next map record is a gap from @seq of @lost messages, then @next */
+static void expect_map_gap(struct __test_metadata *_metadata,
+			   struct cbm_map *map, __u64 seq, __u64 lost,
+			   __u64 next)
+{
+	struct cbm_map_rec mr;
+
+	ASSERT_EQ(1, cbm_map_peek(map, &mr));
+	EXPECT_EQ(CBM_RECORD_GAP, mr.hdr.type);
+	EXPECT_EQ(seq, mr.hdr.seq);
+	EXPECT_EQ(lost, mr.hdr.lost);
+	ASSERT_EQ(1, cbm_map_peek(map, &mr));
+	EXPECT_EQ(CBM_RECORD_MSG, mr.hdr.type);
+	EXPECT_EQ(next, mr.hdr.seq);
+	EXPECT_EQ(0, mr.hdr.lost);
+	EXPECT_TRUE(payload_ok(mr.payload, mr.hdr.len, next));
+	ASSERT_EQ(0, cbm_map_release(map));
+	EXPECT_EQ(0, cbm_map_peek(map, &mr));
+}
+
+/*
+ * The record right after a hole may leave the ring before a map reader
+ * sees it: restoring pinned 10, pinned 20 and 30 pushes each pinned
+ * record out of the ring as the numbering jumps past it, under one lock
+ * hold. A map reader waiting at 0 then finds only 30 in the ring. Of the
+ * 30 numbers before it, 28 never existed (0-9, 11-19, 21-29) and 2 were
+ * messages that left the ring: it lost exactly those two, whose pinned
+ * copies read() still returns. A reader that starts after a first hole
+ * starts from that hole's total; one that starts after the restore, and
+ * the map after a resize and an append, lose nothing.
+ */
+TEST(map_holes_left_ring)
+{
+	struct cbm_map early, mid, late;
+	struct cbm_restore_msg m[3];
+	char name[CBM_NAME_MAX];
+	__u64 ts = now_ns(), expect[] = { 10, 20, 30 };
+	struct cbm_map_info mi;
+	struct cbm_map_rec mr;
+	union rec_buf rb;
+	int fd, rd, i;
+
+	fd = new_conv(_metadata, name, "maphole", 0, CAPACITY);
+	ASSERT_LE(0, fd);
+	rd = open_reader(name, O_RDONLY | O_NONBLOCK, CBM_FD_RECORDS);
+	ASSERT_LE(0, rd);
+	ASSERT_EQ(0, cbm_map_open(&early, fd, CBM_MAP_OLDEST));
+	ASSERT_EQ(0, restore(fd, NULL, 0, 5));
+	map_info(_metadata, fd, &mi);
+	EXPECT_EQ(5, mi.next_seq);
+	EXPECT_EQ(5, mi.skipped);
+	ASSERT_EQ(0, cbm_map_open(&mid, fd, CBM_MAP_NEWEST));
+
+	rmsg(&m[0], CBM_ROLE_SYSTEM, CBM_MSG_PINNED, 0, 10, ts);
+	rmsg(&m[1], CBM_ROLE_USER, CBM_MSG_PINNED, 0, 20, ts);
+	rmsg(&m[2], CBM_ROLE_ASSISTANT, 0, 0, 30, ts);
+	ASSERT_EQ(3, restore(fd, m, 3, 0));
+	map_info(_metadata, fd, &mi);
+	EXPECT_EQ(31, mi.next_seq);
+	EXPECT_EQ(30, mi.first_seq);
+	EXPECT_EQ(28, mi.skipped);
+
+	expect_map_gap(_metadata, &early, 0, 2, 30);
+	EXPECT_EQ(2, early.lost);
+	expect_map_gap(_metadata, &mid, 5, 2, 30);
+	EXPECT_EQ(2, mid.lost);
+	ASSERT_EQ(0, cbm_map_open(&late, fd, CBM_MAP_OLDEST));
+	ASSERT_EQ(1, cbm_map_peek(&late, &mr));
+	EXPECT_EQ(CBM_RECORD_MSG, mr.hdr.type);
+	EXPECT_EQ(30, mr.hdr.seq);
+	ASSERT_EQ(0, cbm_map_release(&late));
+
+	/* The two messages the map readers lost, and no more, for read() */
+	for (i = 0; i < 3; i++) {
+		ASSERT_LT(0, read_record(rd, &rb));
+		EXPECT_EQ(CBM_RECORD_MSG, rb.rec.type);
+		EXPECT_EQ(expect[i], rb.rec.seq);
+		EXPECT_EQ(0, rb.rec.lost);
+	}
+	expect_eagain(_metadata, rd);
+	expect_rinfo(_metadata, rd, 31, 0, 0, 0);
+
+	/* The total survives a resize, and appended messages carry it */
+	ASSERT_EQ(0, resize_to(fd, 2 * CAPACITY, NULL));
+	ASSERT_EQ(3, write(fd, "new", 3));
+	map_info(_metadata, fd, &mi);
+	EXPECT_EQ(28, mi.skipped);
+	ASSERT_EQ(1, cbm_map_peek(&early, &mr));
+	EXPECT_EQ(CBM_RECORD_MSG, mr.hdr.type);
+	EXPECT_EQ(31, mr.hdr.seq);
+	ASSERT_EQ(0, cbm_map_release(&early));
+	ASSERT_EQ(1, cbm_map_peek(&late, &mr));
+	EXPECT_EQ(31, mr.hdr.seq);
+	ASSERT_EQ(0, cbm_map_release(&late));
+	EXPECT_EQ(2, early.lost);
+	EXPECT_EQ(0, late.lost);
+	cbm_map_close(&late);
+	cbm_map_close(&mid);
+	cbm_map_close(&early);
+	close(rd);
 	close(fd);
 	EXPECT_EQ(0, unlink_name(name));
 }

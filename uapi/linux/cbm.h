@@ -8,6 +8,7 @@
 #ifndef _UAPI_LINUX_CBM_H
 #define _UAPI_LINUX_CBM_H
 
+#include <linux/const.h>
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
@@ -228,9 +229,11 @@
  * use read().
  *
  * Read protocol (userspace/lib/cbm_map.h implements it). The reader keeps
- * its own position ``pos`` and the sequence number ``seq`` it expects
- * there, first taken from one %CBM_IOC_MAP_INFO snapshot (@tail and
- * @first_seq for the oldest message, @head and @next_seq for the newest):
+ * its own position ``pos``, the sequence number ``seq`` it expects there
+ * and the hole total ``skipped`` that goes with it (see below), first
+ * taken from one %CBM_IOC_MAP_INFO snapshot (@tail and @first_seq for the
+ * oldest message, @head and @next_seq for the newest, and @skipped for
+ * either):
  *
  * 1. ``head = smp_load_acquire(&hdr->head)``; ``pos == head`` means
  *    nothing new. The kernel publishes head with smp_store_release()
@@ -244,7 +247,8 @@
  *    reader saw any overwritten byte in step 2 it sees ``tail > pos``
  *    here. Then the record is discarded (never use a torn record) and the
  *    reader restarts at tail; the first record there has a sequence number
- *    above ``seq``, and the difference is the number of messages lost.
+ *    above ``seq``, and the difference, less any restore holes (below),
+ *    is the number of messages lost.
  * 4. If the generation changed, the ring was replaced by a resize: the
  *    mapped data pages are the old ring's, still valid memory but no
  *    longer written. Discard the record, unmap, take a new
@@ -256,10 +260,24 @@
  *
  * A restore (%CBM_IOC_RESTORE) may leave holes: sequence numbers that
  * never existed. In the map, and only there, &cbm_record.lost of a
- * message record is the number of sequence numbers right before it that
- * are such a hole; a reader that expected ``seq`` and finds a record with
- * a higher one counts only the difference beyond that as lost (and
- * without a restart at tail, a difference beyond it is an error).
+ * message record is the running total of such numbers below its sequence
+ * number, over the conversation's whole life; &cbm_map_info.skipped is
+ * the total below @next_seq. The ring numbers its records consecutively,
+ * so every record from tail to head carries that same total. A reader
+ * that expected ``seq`` with the total ``skipped`` and finds a record with
+ * a higher sequence number subtracts what the total grew by, the holes in
+ * between, and counts only the rest as lost::
+ *
+ *	lost = (rec.seq - seq) - (rec.lost - skipped)
+ *
+ * then takes ``rec.lost`` as its ``skipped``. Without a restart at tail a
+ * non-zero ``lost`` is an error, and so is a total that shrinks or grows
+ * by more than ``rec.seq - seq``. The count is a running total, not the
+ * size of the hole right before one record, because that record may leave
+ * the ring before a reader sees it (each hole a restore makes pushes the
+ * pinned records before it out of the ring); every later record still
+ * counts the hole. A gap a reader reports can therefore say how many
+ * messages it lost between two sequence numbers, not which ones.
  *
  * A mapping never blocks writers: mapped readers are always lossy, and in
  * a lossless conversation only the file's read() cursor holds back
@@ -350,8 +368,17 @@
  *   conversation created for the purpose. Several %CBM_IOC_RESTORE calls
  *   may follow one another, to restore more than %CBM_BATCH_MAX messages;
  * - sequence numbers must increase strictly, the first one at or above
- *   &cbm_info.next_seq, and timestamps must not decrease, the first one
- *   not below the newest stored message's (``EINVAL``);
+ *   &cbm_info.next_seq, and stay below %CBM_SEQ_LIMIT, as must
+ *   &cbm_restore.next_seq (``EINVAL``): so far below 2^64, the numbering
+ *   can never run out, and every sequence number is a valid lseek()
+ *   offset;
+ * - timestamps must not decrease, the first one not below the newest
+ *   timestamp the conversation ever stored (even if that message is gone
+ *   since), and none may be in the future, after CLOCK_REALTIME at the
+ *   time of the call (``EINVAL``): messages appended later are stamped
+ *   with the time of their append, and a future timestamp before them
+ *   would put them out of order and hold back &cbm_window.max_age_ns
+ *   expiry, which takes the oldest messages first;
  * - a hole (a sequence number above the next one, or a &cbm_restore.next_seq
  *   above the one after the last message) may only follow pinned
  *   messages: every message stored when the call starts and every message
@@ -364,13 +391,14 @@
  * conversation no longer held: no reader is told of them as lost. A
  * reader's losses not yet reported when a hole is restored are counted in
  * &cbm_reader_info.lost at once, without a gap record. Mapped readers
- * learn of a hole from the record after it (see "Zero-copy reading"). A
- * restored message carries the pid and uid of the task that restores it,
- * not the original sender's: the kernel vouches only for what it saw (a
- * saved file keeps the original ones for the record). The window, the
- * overflow policy and the memory limits apply to restored messages as to
- * appended ones, except that a restore never waits for room: a message
- * that would have to wait ends the call (``EAGAIN`` if it is the first).
+ * learn of holes from the running total that every record in the map
+ * carries (see "Zero-copy reading"). A restored message carries the pid
+ * and uid of the task that restores it, not the original sender's: the
+ * kernel vouches only for what it saw (a saved file keeps the original
+ * ones for the record). The window, the overflow policy and the memory
+ * limits apply to restored messages as to appended ones, except that a
+ * restore never waits for room: a message that would have to wait ends
+ * the call (``EAGAIN`` if it is the first).
  */
 
 /**
@@ -472,7 +500,8 @@
  *              mmap() not at offset 0 or of a length other than one page
  *              or &cbm_map_info.map_size; restored sequence numbers or
  *              timestamps out of order; a netlink attribute that fails
- *              validation
+ *              validation; a restored sequence number at or above
+ *              %CBM_SEQ_LIMIT, or a restored timestamp in the future
  * E2BIG        an ioctl struct larger than the kernel knows, whose unknown
  *              tail is not zero; a capacity (creation, resize, auto-resize
  *              bounds) above the ``max_capacity`` module parameter; a
@@ -579,8 +608,9 @@ enum cbm_record_type {
  * @ts_ns: CLOCK_REALTIME in nanoseconds when the message was appended
  *         (0 for %CBM_RECORD_GAP)
  * @lost: %CBM_RECORD_GAP: number of messages lost, @seq to @seq + @lost - 1;
- *        0 for %CBM_RECORD_MSG, except in a mapped ring, where it counts
- *        the restored hole right before the message (see "Zero-copy
+ *        0 for %CBM_RECORD_MSG, except in a mapped ring, where it is the
+ *        running total of the sequence numbers below @seq that restores
+ *        skipped, holes that never held a message (see "Zero-copy
  *        reading")
  * @pid: the sender's thread-group id as seen from the reader's pid
  *       namespace. A reader in the initial pid namespace gets the number
@@ -1066,10 +1096,15 @@ struct cbm_map_header {
  * @first_seq: sequence number of the record at @tail (@next_seq when the
  *             ring is empty)
  * @next_seq: sequence number the record at @head will get
+ * @skipped: sequence numbers below @next_seq that restores skipped (holes
+ *           that never held a message), the running total that
+ *           &cbm_record.lost of every record from @tail to @head carries
+ *           in the map
  *
- * The positions and sequence numbers are taken together, under the
- * conversation's lock: a reader starts at (@tail, @first_seq) for the
- * oldest message in the ring, or at (@head, @next_seq) for new ones.
+ * The positions, sequence numbers and @skipped are taken together, under
+ * the conversation's lock: a reader starts at (@tail, @first_seq) for the
+ * oldest message in the ring, or at (@head, @next_seq) for new ones, with
+ * @skipped as its hole total either way (see "Zero-copy reading").
  */
 struct cbm_map_info {
 	__u32 size;
@@ -1085,7 +1120,16 @@ struct cbm_map_info {
 	__aligned_u64 tail;
 	__aligned_u64 first_seq;
 	__aligned_u64 next_seq;
+	__aligned_u64 skipped;
 };
+
+/*
+ * Restored sequence numbers (&cbm_restore_msg.seq, &cbm_restore.next_seq)
+ * are below this: 2^62 more appends cannot take the numbering past 2^63,
+ * so it never wraps and every sequence number stays a valid lseek()
+ * offset (a positive loff_t).
+ */
+#define CBM_SEQ_LIMIT		_BITULL(62)
 
 /* Most messages in one %CBM_IOC_SEND_BATCH, as UIO_MAXIOV for iovecs */
 #define CBM_BATCH_MAX		1024
@@ -1141,8 +1185,9 @@ struct cbm_send_batch {
  * @len: payload length in bytes
  * @tokens: token count, as &cbm_send.tokens
  * @data: pointer to the payload
- * @seq: the message's sequence number
- * @ts_ns: the message's timestamp, CLOCK_REALTIME in nanoseconds
+ * @seq: the message's sequence number, below %CBM_SEQ_LIMIT
+ * @ts_ns: the message's timestamp, CLOCK_REALTIME in nanoseconds, not
+ *         in the future
  */
 struct cbm_restore_msg {
 	__u32 flags;
@@ -1168,8 +1213,9 @@ struct cbm_restore_msg {
  *            the last message, only if every message was restored; it
  *            must be at least the last restored sequence number plus one
  *            (with @count 0, at least &cbm_info.next_seq), and above that
- *            only after pinned messages, as any hole (``EINVAL``). Equal
- *            to it changes nothing.
+ *            only after pinned messages, as any hole; and below
+ *            %CBM_SEQ_LIMIT (``EINVAL`` for either). Equal to it changes
+ *            nothing.
  *
  * See "Restoring a saved conversation". The whole call is checked first
  * and fails with nothing restored, as %CBM_IOC_SEND_BATCH; then the

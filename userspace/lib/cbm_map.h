@@ -63,6 +63,8 @@ enum cbm_map_start {
  * @gen: the mapped generation
  * @pos: position of the next record to read
  * @seq: sequence number expected at @pos
+ * @skipped: sequence numbers below @seq that restores skipped, the total
+ *           records carry in &cbm_record.lost (see "Zero-copy reading")
  * @lost: messages lost since cbm_map_open()
  * @resync: @pos was moved to the tail; the record there tells the gap
  * @cur_space: bytes of the record handed out by cbm_map_peek(), 0 if none
@@ -77,6 +79,7 @@ struct cbm_map {
 	uint64_t gen;
 	uint64_t pos;
 	uint64_t seq;
+	uint64_t skipped;
 	uint64_t lost;
 	bool resync;
 	uint64_t cur_space;
@@ -84,9 +87,12 @@ struct cbm_map {
 
 /**
  * struct cbm_map_rec - what cbm_map_peek() hands out
- * @hdr: a copy of the record's header, checked intact; for a gap, a
- *       %CBM_RECORD_GAP header made by the reader (@hdr.seq the first lost
- *       sequence number, @hdr.lost how many)
+ * @hdr: a copy of the record's header, checked intact, with @hdr.lost 0;
+ *       for a gap, a %CBM_RECORD_GAP header made by the reader (@hdr.seq
+ *       the first sequence number it did not see, @hdr.lost how many
+ *       messages it lost from there to the next record: restore holes in
+ *       between are not counted, and may come before, after or between
+ *       the lost messages)
  * @payload: @hdr.len bytes in the map, or NULL for a gap. Until
  *           cbm_map_release() says otherwise they may be overwritten
  *           underneath: parse them defensively.
@@ -171,6 +177,8 @@ static inline int cbm_map_open(struct cbm_map *m, int fd,
 		return err;
 	m->pos = start == CBM_MAP_NEWEST ? info.head : info.tail;
 	m->seq = start == CBM_MAP_NEWEST ? info.next_seq : info.first_seq;
+	/* Every record from tail to head carries this total, as does head */
+	m->skipped = info.skipped;
 	return 0;
 }
 
@@ -228,7 +236,7 @@ static inline bool cbm_map_gen_changed(const struct cbm_map *m)
 static inline int cbm_map_peek(struct cbm_map *m, struct cbm_map_rec *r)
 {
 	const struct cbm_record *rec;
-	uint64_t head, hole;
+	uint64_t head, hole, gap, seq;
 	int err;
 
 	for (;;) {
@@ -257,29 +265,34 @@ static inline int cbm_map_peek(struct cbm_map *m, struct cbm_map_rec *r)
 		}
 		if (r->hdr.type != CBM_RECORD_MSG ||
 		    r->hdr.len > m->capacity - sizeof(*rec) ||
-		    r->hdr.seq < m->seq)
+		    r->hdr.seq < m->seq || r->hdr.lost < m->skipped)
 			return -EIO;
-		/* Numbers right before the record that never existed: a hole */
-		hole = r->hdr.lost < r->hdr.seq - m->seq ?
-		       r->hdr.lost : r->hdr.seq - m->seq;
-		r->hdr.lost = 0;
-		if (r->hdr.seq - hole > m->seq && !m->resync)
+		/*
+		 * Numbers since @m->seq that never existed, restore holes: what
+		 * the running total grew by. The rest were messages.
+		 */
+		hole = r->hdr.lost - m->skipped;
+		if (hole > r->hdr.seq - m->seq)
+			return -EIO;
+		gap = r->hdr.seq - m->seq - hole;
+		if (gap && !m->resync)
 			return -EIO;
 		m->resync = false;
-		if (r->hdr.seq - hole > m->seq) {
-			head = r->hdr.seq - hole;
+		m->skipped = r->hdr.lost;
+		seq = m->seq;
+		m->seq = r->hdr.seq;
+		if (gap) {
 			memset(&r->hdr, 0, sizeof(r->hdr));
 			r->hdr.hdr_len = sizeof(r->hdr);
 			r->hdr.type = CBM_RECORD_GAP;
-			r->hdr.seq = m->seq;
-			r->hdr.lost = head - m->seq;
+			r->hdr.seq = seq;
+			r->hdr.lost = gap;
 			r->payload = NULL;
-			m->lost += r->hdr.lost;
-			m->seq += r->hdr.lost + hole;
+			m->lost += gap;
 			m->cur_space = 0;
 			return 1;
 		}
-		m->seq = r->hdr.seq;
+		r->hdr.lost = 0;
 		r->payload = (const unsigned char *)rec + r->hdr.hdr_len;
 		m->cur_space = CBM_RECORD_SPACE(r->hdr.len);
 		return 1;
