@@ -413,6 +413,29 @@ check "load: the message names the line" grep -q \
 check "load: nothing is left of a malformed file" \
 	sh -c "! $cbmctl stat $v 2>/dev/null"
 
+# --mode 0 is mode 0000, not the default, and so is a saved "0000"
+z=${prefix}-zero
+$cbmctl create "$z" --mode 0
+same "create --mode 0: mode 0000" "$($cbmctl stat "$z" --json | field mode)" \
+	'"0000"'
+$cbmctl save "$z" "$tmp/zero.jsonl"
+check "save: mode 0000" grep -q '"mode":"0000"' "$tmp/zero.jsonl"
+$cbmctl rm "$z"
+$cbmctl load "$tmp/zero.jsonl"
+same "load: mode 0000 as saved" "$($cbmctl stat "$z" --json | field mode)" \
+	'"0000"'
+$cbmctl rm "$z"
+
+# Text for people: what a terminal would act on is escaped
+e=${prefix}-escapes
+$cbmctl create "$e"
+printf 'a\302\233[2Jb\342\200\256c\342\201\247d\302\240\303\251' |
+	$cbmctl send "$e" >/dev/null
+same "dump: C1 controls and bidirectional overrides escaped" \
+	"$($cbmctl dump "$e" | sed 's/^.* uid=[0-9]*: //')" \
+	"$(printf 'a\\u009b[2Jb\\u202ec\\u2067d\302\240\303\251')"
+$cbmctl rm "$e"
+
 # errors: messages and exit statuses scripts rely on
 fails "stat of a missing name" 1 \
 	"cbmctl: stat $prefix-nope: No such file or directory (ENOENT)" \
@@ -453,6 +476,22 @@ fails "usage: bad size" 2 \
 fails "usage: unknown option" 2 \
 	"$(printf "cbmctl: tail: bad option '--bogus'\nTry 'cbmctl tail --help'.")" \
 	$cbmctl tail "$c" --bogus
+fails "usage: an option without its value" 2 \
+	"$(printf "cbmctl: tail: option --from needs a value\nTry 'cbmctl tail --help'.")" \
+	$cbmctl tail "$c" --from
+fails "usage: an unknown short option inside its group" 2 \
+	"$(printf "cbmctl: tail: bad option '-x'\nTry 'cbmctl tail --help'.")" \
+	$cbmctl tail "$c" -fx
+fails "usage: --from and --last" 2 \
+	"$(printf "cbmctl: tail: --from, --since and --last exclude each other\nTry 'cbmctl tail --help'.")" \
+	$cbmctl tail "$c" --from 0 --last 1
+$cbmctl tail "$c" --json --last 1 >"$tmp/want"
+run $cbmctl tail "$c" --json --last 5 --last 1
+same "tail: the same position option twice, the last one counts" \
+	"$rc:$(cat "$tmp/out")" "0:$(cat "$tmp/want")"
+run $cbmctl tail -h
+same "-h is --help" "$rc:$(head -n 1 "$tmp/out")" \
+	"0:Usage: cbmctl tail NAME [-f] [--from SEQ | --since TIME | --last N] [--json]"
 run $cbmctl --help
 check "--help documents the exit statuses" grep -q "^Exit status: 0 success" \
 	"$tmp/out"

@@ -278,10 +278,45 @@ static void command_help(const struct command *c, FILE *f)
 	fprintf(f, "Usage: cbmctl %s %s\n%s", c->name, c->args, c->help);
 }
 
+/* The long option whose value is @val, or NULL */
+static const struct option *find_long(const struct option *longopts, int val)
+{
+	for (; longopts->name; longopts++) {
+		if (longopts->val == val)
+			return longopts;
+	}
+	return NULL;
+}
+
 /*
- * getopt_long() over a command's arguments: --json and --help handled
- * here. Returns the next option for the command, -1 at the end, or a
- * value above 255 that is the exit status to return (help or a usage
+ * The usage error for getopt_long()'s ':' (a missing value) or '?'. The
+ * word at optind - 1 is the one that held the option, except for a short
+ * option inside its group ("-xf"), where optind has not moved yet: optopt
+ * names short options, the word long ones (optopt is 0 for an unknown
+ * one, the option's value for one given a value it does not take).
+ */
+static int option_error(int opt, char **argv, const struct option *longopts)
+{
+	const struct option *o = find_long(longopts, optopt);
+	const char *word = argv[optind - 1];
+	bool is_long = !strncmp(word, "--", 2);
+
+	if (opt == ':') {
+		if (is_long && o)
+			return usage_error("option --%s needs a value", o->name);
+		return usage_error("option -%c needs a value", optopt);
+	}
+	if (!optopt)
+		return usage_error("bad option '%s'", word);
+	if (is_long && strchr(word, '=') && o && o->has_arg == no_argument)
+		return usage_error("option --%s takes no value", o->name);
+	return usage_error("bad option '-%c'", optopt);
+}
+
+/*
+ * getopt_long() over a command's arguments: --json and --help (-h)
+ * handled here. Returns the next option for the command, -1 at the end,
+ * or a value above 255 that is the exit status to return (help or a usage
  * error).
  */
 #define OPT_EXIT(status)	(256 + (status))
@@ -289,8 +324,12 @@ static void command_help(const struct command *c, FILE *f)
 static int next_option(int argc, char **argv, const char *shortopts,
 		       const struct option *longopts)
 {
-	int opt = getopt_long(argc, argv, shortopts, longopts, NULL);
+	char optstring[32];
+	int opt;
 
+	/* ':' first: a missing value comes back as ':', not as '?' */
+	snprintf(optstring, sizeof(optstring), ":%sh", shortopts);
+	opt = getopt_long(argc, argv, optstring, longopts, NULL);
 	switch (opt) {
 	case 'J':
 		json = true;
@@ -298,9 +337,9 @@ static int next_option(int argc, char **argv, const char *shortopts,
 	case 'h':
 		command_help(find_command(cmd), stdout);
 		return OPT_EXIT(EXIT_OK);
+	case ':':
 	case '?':
-		return OPT_EXIT(usage_error("bad option '%s'",
-					    argv[optind - 1]));
+		return OPT_EXIT(option_error(opt, argv, longopts));
 	}
 	return opt;
 }
@@ -612,6 +651,8 @@ static int cmd_create(int argc, char **argv)
 			if (!parse_mode(optarg, &oo.mode))
 				return usage_error("bad mode '%s': octal, 0777 at most",
 						   optarg);
+			/* Even 0: the mode asked for, not the default */
+			oo.flags |= CBM_OPEN_MODE;
 			break;
 		case 'l':
 			oo.conv_flags |= CBM_CONV_LOSSLESS;
@@ -906,31 +947,35 @@ static int cmd_tail(int argc, char **argv)
 	uint64_t value = TAIL_DEFAULT_LAST, from;
 	struct cbm_map_rec r;
 	bool follow = false;
-	int opt, ret, nseek = 0;
+	int opt, ret, seek_opt = 0;
 	struct cbm_map map;
 	struct cbm *c;
 
 	while ((opt = next_option(argc, argv, "fn:", opts)) != -1) {
+		/* The same one again replaces its value, as options do */
+		if ((opt == 's' || opt == 't' || opt == 'n') && seek_opt &&
+		    opt != seek_opt)
+			return usage_error("--from, --since and --last exclude each other");
 		switch (opt) {
 		case 'f':
 			follow = true;
 			break;
 		case 's':
 			whence = CBM_SEEK_SEQ;
-			nseek++;
+			seek_opt = opt;
 			if (!parse_u64(optarg, &value))
 				return usage_error("bad sequence number '%s'", optarg);
 			break;
 		case 't':
 			whence = CBM_SEEK_TIME;
-			nseek++;
+			seek_opt = opt;
 			if (!parse_since(optarg, &value))
 				return usage_error("bad time '%s': seconds since the epoch, or -DURATION",
 						   optarg);
 			break;
 		case 'n':
 			whence = CBM_SEEK_LAST;
-			nseek++;
+			seek_opt = opt;
 			if (!parse_u64(optarg, &value))
 				return usage_error("bad count '%s'", optarg);
 			break;
@@ -938,8 +983,6 @@ static int cmd_tail(int argc, char **argv)
 			return opt - 256;
 		}
 	}
-	if (nseek > 1)
-		return usage_error("--from, --since and --last exclude each other");
 	ret = check_args(argc, argv, 1, 1);
 	if (ret)
 		return ret;
@@ -1250,6 +1293,33 @@ static int cmd_watch(int argc, char **argv)
 
 /* save */
 
+/*
+ * The next_seq to save with a snapshot of @count records at @buf, given
+ * @next_seq, the conversation's as cbm_info() read it after the snapshot.
+ * A message appended in between raises that past the snapshot's, and load
+ * would then ask for a hole after the last saved message, which the
+ * kernel allows only if every message before it is pinned. The ring holds
+ * consecutive numbers up to the newest message, so a snapshot with a
+ * message that is not pinned (one in the ring) ends with the newest one
+ * of its time: the last record's number + 1 is the snapshot's next_seq,
+ * whichever of its records are pinned. A snapshot of pinned messages
+ * only, or of none, may come after a ring that eviction emptied, whose
+ * numbers went on past them: @next_seq then, a hole the kernel allows.
+ */
+static uint64_t save_next_seq(const void *buf, uint64_t count,
+			      uint64_t next_seq)
+{
+	const struct cbm_record *rec = buf, *last = NULL;
+	bool only_pinned = true;
+	uint64_t i;
+
+	for (i = 0; i < count; i++, rec = cbm_record_next(rec)) {
+		only_pinned = only_pinned && (rec->flags & CBM_MSG_PINNED);
+		last = rec;
+	}
+	return only_pinned ? next_seq : last->seq + 1;
+}
+
 static int save_write(FILE *f, struct cbm *c, const char *name)
 {
 	struct cbm_autoresize ar = { .size = sizeof(ar) };
@@ -1263,7 +1333,8 @@ static int save_write(FILE *f, struct cbm *c, const char *name)
 
 	/*
 	 * The snapshot first: the state read after it has a next_seq above
-	 * every message in it, which is what load restores it with.
+	 * every message in it, from which save_next_seq() finds the
+	 * snapshot's own.
 	 */
 	ret = cbm_read_window(c, 0, &buf, &len, &count);
 	if (ret)
@@ -1279,7 +1350,8 @@ static int save_write(FILE *f, struct cbm *c, const char *name)
 	json_write_string(f, name, strlen(name));
 	fprintf(f, ",\"capacity\":%llu,\"mode\":\"%04o\",\"flags\":%u,"
 		"\"next_seq\":%llu,\"msgs\":%llu,\"window\":", info.capacity,
-		info.mode, info.flags & CBM_CONV_LOSSLESS, info.next_seq,
+		info.mode, info.flags & CBM_CONV_LOSSLESS,
+		(unsigned long long)save_next_seq(buf, count, info.next_seq),
 		(unsigned long long)count);
 	print_window_json(f, &win);
 	fputs(",\"autoresize\":", f);
@@ -1625,7 +1697,7 @@ err_line:
 
 static int load_restore(const struct saved *s, const char *name)
 {
-	LIBCBM_OPTS(cbm_open_opts, oo, .flags = CBM_OPEN_WRONLY,
+	LIBCBM_OPTS(cbm_open_opts, oo, .flags = CBM_OPEN_WRONLY | CBM_OPEN_MODE,
 		    .mode = s->mode, .conv_flags = s->flags & CBM_CONV_LOSSLESS,
 		    .capacity = s->capacity);
 	struct cbm *c;
@@ -1754,8 +1826,8 @@ static void help(FILE *f)
 	size_t i;
 
 	fprintf(f, "Usage: cbmctl COMMAND [ARGS]\n"
-		"       cbmctl COMMAND --help\n"
-		"       cbmctl --help | --version\n\n"
+		"       cbmctl COMMAND --help | -h\n"
+		"       cbmctl --help | -h | --version\n\n"
 		"Commands:\n");
 	for (i = 0; i < ARRAY_SIZE(commands); i++)
 		fprintf(f, "  %s %s\n", commands[i].name, commands[i].args);

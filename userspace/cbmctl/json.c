@@ -5,9 +5,12 @@
  * The parser accepts only what cbmctl writes: an object per line; values
  * that are strings, unsigned decimal integers, true/false or objects of
  * the same; no arrays, no null, no fractions or exponents, no duplicate
- * keys, and text that is valid UTF-8. A saved file that is anything else
- * was not written by cbmctl or was damaged, and loading it must fail
- * rather than guess.
+ * keys, at most JSON_MAX_MEMBERS members an object, and text that is
+ * valid UTF-8. A saved file that is anything else was not written by
+ * cbmctl or was damaged, and loading it must fail rather than guess.
+ *
+ * Its cost is linear in the line: a string's buffer is sized to the
+ * string, and the member limit bounds the duplicate-key check.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -219,6 +222,29 @@ err_free:
 	return -EINVAL;
 }
 
+/* The code point of the well-formed UTF-8 sequence of @n bytes at @s */
+static uint32_t utf8_code_point(const unsigned char *s, size_t n)
+{
+	static const unsigned char lead_mask[] = { 0, 0x7f, 0x1f, 0x0f, 0x07 };
+	uint32_t cp = s[0] & lead_mask[n];
+	size_t i;
+
+	for (i = 1; i < n; i++)
+		cp = cp << 6 | (s[i] & 0x3f);
+	return cp;
+}
+
+/*
+ * Characters beyond ASCII that a terminal acts on rather than shows: the
+ * C1 controls (8-bit escape sequences), and the bidirectional embeddings,
+ * overrides and isolates, which reorder the text after them.
+ */
+static bool text_hidden(uint32_t cp)
+{
+	return (cp >= 0x80 && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
+	       (cp >= 0x2066 && cp <= 0x2069);
+}
+
 /**
  * text_write() - write a payload for people, on one line
  * @f: where to
@@ -226,17 +252,20 @@ err_free:
  * @len: bytes at @buf
  *
  * Valid UTF-8 is copied; backslash, newline, carriage return and tab are
- * escaped as in C, and other control characters and bytes that are not
- * UTF-8 as \xHH, so that a message cannot break the line or drive the
- * terminal.
+ * escaped as in C, other control characters and bytes that are not UTF-8
+ * as \xHH, and C1 controls and bidirectional overrides as \u00HH or
+ * \uHHHH, so that a message cannot break the line, drive the terminal or
+ * reorder what follows it.
  */
 void text_write(FILE *f, const void *buf, size_t len)
 {
 	const unsigned char *s = buf;
 	size_t i = 0, n;
+	uint32_t cp;
 
 	while (i < len) {
 		n = utf8_seq_len(s + i, len - i);
+		cp = n ? utf8_code_point(s + i, n) : 0;
 		if (n == 1 && s[i] == '\\')
 			fputs("\\\\", f);
 		else if (n == 1 && s[i] == '\n')
@@ -247,6 +276,8 @@ void text_write(FILE *f, const void *buf, size_t len)
 			fputs("\\t", f);
 		else if (!n || (n == 1 && (s[i] < 0x20 || s[i] == 0x7f)))
 			fprintf(f, "\\x%02x", s[i]);
+		else if (text_hidden(cp))
+			fprintf(f, "\\u%04x", cp);
 		else
 			fwrite(s + i, 1, n, f);
 		i += n ? n : 1;
@@ -324,13 +355,20 @@ static size_t put_utf8(char *out, uint32_t cp)
 static int parse_string(struct parser *p, struct json_value *val)
 {
 	uint32_t cp, lo;
-	size_t n = 0;
+	size_t n = 0, end;
 	char *out;
 	char c;
 	int err;
 
-	/* Escapes only shrink the text: its length bounds the result */
-	out = malloc(p->len - p->pos + 1);
+	/*
+	 * Escapes only shrink the text, so the text up to the closing quote
+	 * bounds the result; the rest of the line would make a line of many
+	 * short strings cost its length squared.
+	 */
+	end = p->pos + 1;
+	while (end < p->len && p->s[end] != '"')
+		end += p->s[end] == '\\' ? 2 : 1;
+	out = malloc((end < p->len ? end : p->len) - p->pos);
 	if (!out)
 		return -ENOMEM;
 	p->pos++;
@@ -496,6 +534,11 @@ static int parse_object(struct parser *p, struct json_value *obj, int depth)
 		skip_space(p);
 		if (p->pos >= p->len || p->s[p->pos] != '"') {
 			err = parse_error(p, "a key expected");
+			goto err_free;
+		}
+		if (obj->n == JSON_MAX_MEMBERS) {
+			err = parse_error(p, "more than %d members in an object",
+					  JSON_MAX_MEMBERS);
 			goto err_free;
 		}
 		err = parse_string(p, &key);

@@ -2,7 +2,7 @@
 /*
  * json.h - the JSON cbmctl writes, and a strict parser of just that: one
  * object per line whose values are strings, unsigned integers, booleans
- * or objects of the same.
+ * or objects of the same, of at most JSON_MAX_MEMBERS members each.
  */
 #ifndef CBMCTL_JSON_H
 #define CBMCTL_JSON_H
@@ -11,6 +11,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+/*
+ * Members an object may have: cbmctl writes 12 at most (a save file's
+ * header), so this leaves room for growth and is still cheap to check
+ * for duplicates.
+ */
+#define JSON_MAX_MEMBERS	32
 
 enum json_type {
 	JSON_STRING,

@@ -21,6 +21,8 @@
  * reader saw every message in order too, and the watch saw the
  * conversation created, resized, windowed, evicted from and unlinked.
  */
+/* pipe2() */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -577,7 +579,8 @@ static int events_run(void)
 	pid_t pid;
 	FILE *in;
 
-	if (pipe(out))
+	/* Close-on-exec: only the dup2()ed copies go to cbmctl */
+	if (pipe2(out, O_CLOEXEC))
 		return fail("pipe");
 	pid = fork();
 	if (pid < 0)
@@ -734,7 +737,12 @@ int main(void)
 	}
 
 	/* The watch first, so that it sees the conversation created */
-	if (pipe(ready_pipe)) {
+	/*
+	 * Close-on-exec, so that the cbmctl the events process runs does not
+	 * hold the write end: if that process fails, the read below must see
+	 * end of file.
+	 */
+	if (pipe2(ready_pipe, O_CLOEXEC)) {
 		fail("pipe");
 		return EXIT_FAILURE;
 	}

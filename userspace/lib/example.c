@@ -11,8 +11,8 @@ int main(void)
 		    .flags = CBM_OPEN_CREATE | CBM_OPEN_NONBLOCK);
 	struct cbm_message msg = { .role = CBM_ROLE_USER, .data = "hi", .len = 2 };
 	struct cbm_record rec;
+	struct cbm *c = NULL;
 	char buf[4096];
-	struct cbm *c;
 	int err;
 
 	err = cbm_open("example", &opts, &c);
@@ -23,10 +23,11 @@ int main(void)
 		       cbm_role_name(rec.role), (int)rec.len, buf);
 		err = 0;
 	}
+	/* NULL after a failed open: cbm_close() takes it */
+	cbm_close(c);
 	if (err != -EAGAIN) {
 		fprintf(stderr, "example: %s\n", strerror(-err));
 		return 1;
 	}
-	cbm_close(c);
 	return 0;
 }

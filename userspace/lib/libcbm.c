@@ -31,10 +31,18 @@
 #define CBM_DEV_PATH		"/dev/cbm"
 /* Start of a handle's receive buffer; it grows to the largest record */
 #define CBM_RBUF_INIT		4096
+/*
+ * struct cbm_record as first published: no kernel sends a shorter header,
+ * and later ones only append fields, so a shorter one does not parse.
+ */
+#define CBM_RECORD_HDR_MIN	(offsetof(struct cbm_record, __reserved) + \
+				 sizeof(((struct cbm_record *)0)->__reserved))
 
 #define CBM_OPEN_ALL	(CBM_OPEN_CREATE | CBM_OPEN_EXCL | CBM_OPEN_ANON | \
-			 CBM_OPEN_RDONLY | CBM_OPEN_WRONLY |		\
+			 CBM_OPEN_MODE | CBM_OPEN_RDONLY | CBM_OPEN_WRONLY | \
 			 CBM_OPEN_NONBLOCK | CBM_OPEN_LOSSY)
+/* Mode of a conversation created without CBM_OPEN_MODE and mode 0 */
+#define CBM_MODE_DEFAULT	0600
 
 #define CBM_STR(x)	#x
 #define CBM_XSTR(x)	CBM_STR(x)
@@ -64,7 +72,7 @@ struct cbm {
 static int cbm_copy_opts(void *out, size_t out_sz, const void *opts,
 			 size_t sz)
 {
-	const unsigned char *tail = (const unsigned char *)opts + out_sz;
+	const unsigned char *tail;
 	size_t i;
 
 	memset(out, 0, out_sz);
@@ -72,6 +80,8 @@ static int cbm_copy_opts(void *out, size_t out_sz, const void *opts,
 		return 0;
 	if (sz < sizeof(size_t))
 		return -EINVAL;
+	/* Only now: arithmetic on a NULL pointer is undefined */
+	tail = (const unsigned char *)opts + out_sz;
 	for (i = 0; out_sz + i < sz; i++)
 		if (tail[i])
 			return -EINVAL;
@@ -98,6 +108,34 @@ static int cbm_put_name(char *dst, const char *name)
 	return 0;
 }
 
+/* The CBM_IOC_BIND argument for cbm_open()'s @name and options @o */
+static int cbm_fill_bind(struct cbm_bind *bind, const char *name,
+			 const struct cbm_open_opts *o)
+{
+	int err;
+
+	if (o->flags & CBM_OPEN_ANON) {
+		if (name || o->flags & (CBM_OPEN_CREATE | CBM_OPEN_EXCL))
+			return -EINVAL;
+		bind->flags = CBM_BIND_ANON;
+	} else {
+		err = cbm_put_name(bind->name, name ? name : CBM_DEFAULT_NAME);
+		if (err)
+			return err;
+		if (o->flags & CBM_OPEN_CREATE)
+			bind->flags |= CBM_BIND_CREATE;
+		if (o->flags & CBM_OPEN_EXCL)
+			bind->flags |= CBM_BIND_EXCL;
+	}
+	/* Without CBM_OPEN_MODE, 0 is "not set", as before the flag existed */
+	bind->mode = o->mode;
+	if (!o->mode && !(o->flags & CBM_OPEN_MODE))
+		bind->mode = CBM_MODE_DEFAULT;
+	bind->conv_flags = o->conv_flags;
+	bind->capacity = o->capacity;
+	return 0;
+}
+
 /**
  * cbm_open() - open /dev/cbm and bind the file to a conversation
  * @name: the conversation's name; NULL for ``default`` (or with
@@ -110,7 +148,7 @@ static int cbm_put_name(char *dst, const char *name)
  * every header and gap; with %CBM_OPEN_LOSSY it never holds back eviction
  * in a lossless conversation.
  *
- * Returns 0 or a negative errno: -EINVAL for unknown @opts flags, an
+ * Return: 0 or a negative errno: -EINVAL for unknown @opts flags, an
  * @opts.sz that is too small or whose unknown tail is not zero,
  * %CBM_OPEN_RDONLY with %CBM_OPEN_WRONLY, %CBM_OPEN_ANON with a name or
  * with %CBM_OPEN_CREATE or %CBM_OPEN_EXCL, or a name of %CBM_NAME_MAX
@@ -133,22 +171,9 @@ int cbm_open(const char *name, const struct cbm_open_opts *opts,
 		return -EINVAL;
 	if ((o.flags & CBM_OPEN_RDONLY) && (o.flags & CBM_OPEN_WRONLY))
 		return -EINVAL;
-	if (o.flags & CBM_OPEN_ANON) {
-		if (name || o.flags & (CBM_OPEN_CREATE | CBM_OPEN_EXCL))
-			return -EINVAL;
-		bind.flags = CBM_BIND_ANON;
-	} else {
-		err = cbm_put_name(bind.name, name ? name : CBM_DEFAULT_NAME);
-		if (err)
-			return err;
-		if (o.flags & CBM_OPEN_CREATE)
-			bind.flags |= CBM_BIND_CREATE;
-		if (o.flags & CBM_OPEN_EXCL)
-			bind.flags |= CBM_BIND_EXCL;
-	}
-	bind.mode = o.mode ? o.mode : 0600;
-	bind.conv_flags = o.conv_flags;
-	bind.capacity = o.capacity;
+	err = cbm_fill_bind(&bind, name, &o);
+	if (err)
+		return err;
 
 	oflags = O_RDWR;
 	if (o.flags & CBM_OPEN_RDONLY)
@@ -195,7 +220,7 @@ err_free:
  *        are added
  * @cbmp: where the new handle is stored on success
  *
- * Returns 0 or a negative errno, as cbm_open(); -EEXIST if the name
+ * Return: 0 or a negative errno, as cbm_open(); -EEXIST if the name
  * exists, -EINVAL if @name is NULL.
  */
 int cbm_create(const char *name, const struct cbm_open_opts *opts,
@@ -221,7 +246,7 @@ int cbm_create(const char *name, const struct cbm_open_opts *opts,
  *        %CBM_OPEN_ANON are refused
  * @cbmp: where the new handle is stored on success
  *
- * Returns 0 or a negative errno, as cbm_open(); -EINVAL for the refused
+ * Return: 0 or a negative errno, as cbm_open(); -EINVAL for the refused
  * flags, -ENOENT if the name does not exist.
  */
 int cbm_attach(const char *name, const struct cbm_open_opts *opts,
@@ -262,7 +287,7 @@ void cbm_close(struct cbm *cbm)
  * For poll()/epoll and the ioctls libcbm does not wrap; it stays owned by
  * the handle (do not close it) and reads in record format.
  *
- * Returns the file descriptor.
+ * Return: the file descriptor.
  */
 int cbm_fd(const struct cbm *cbm)
 {
@@ -275,7 +300,7 @@ int cbm_fd(const struct cbm *cbm)
  *
  * Files bound to it keep it until they are closed; see %CBM_IOC_UNLINK.
  *
- * Returns 0 or a negative errno: -EINVAL for a NULL or too long name,
+ * Return: 0 or a negative errno: -EINVAL for a NULL or too long name,
  * those of open() and %CBM_IOC_UNLINK (-ENOENT, -EACCES, -EBUSY for
  * ``default``).
  */
@@ -295,6 +320,25 @@ int cbm_unlink(const char *name)
 	return err;
 }
 
+/*
+ * Fill the fields that struct cbm_send, struct cbm_batch_msg and struct
+ * cbm_restore_msg share from a struct cbm_message: a macro, as they are
+ * three types. -EMSGSIZE for a payload their __u32 len cannot describe.
+ */
+#define cbm_fill_desc(d, m) ({						\
+	const struct cbm_message *m_ = (m);				\
+	int err_ = m_->len > UINT32_MAX ? -EMSGSIZE : 0;		\
+									\
+	if (!err_) {							\
+		(d)->flags = m_->flags;					\
+		(d)->role = m_->role;					\
+		(d)->len = m_->len;					\
+		(d)->tokens = m_->tokens;				\
+		(d)->data = (uintptr_t)m_->data;			\
+	}								\
+	err_;								\
+})
+
 /**
  * cbm_send() - append one message
  * @cbm: the handle, opened for writing
@@ -303,7 +347,7 @@ int cbm_unlink(const char *name)
  *
  * Blocks, evicts or fails as write() does (see %CBM_IOC_SEND).
  *
- * Returns 0 or a negative errno: -EINVAL if @msg is NULL, -EMSGSIZE for a
+ * Return: 0 or a negative errno: -EINVAL if @msg is NULL, -EMSGSIZE for a
  * payload of 4 GiB or more, those of %CBM_IOC_SEND.
  */
 int cbm_send(struct cbm *cbm, const struct cbm_message *msg, uint64_t *seq)
@@ -313,14 +357,9 @@ int cbm_send(struct cbm *cbm, const struct cbm_message *msg, uint64_t *seq)
 
 	if (!msg)
 		return -EINVAL;
-	if (msg->len > UINT32_MAX)
-		return -EMSGSIZE;
-	s.flags = msg->flags;
-	s.role = msg->role;
-	s.len = msg->len;
-	s.data = (uintptr_t)msg->data;
-	s.tokens = msg->tokens;
-	err = cbm_ioctl(cbm->fd, CBM_IOC_SEND, &s);
+	err = cbm_fill_desc(&s, msg);
+	if (!err)
+		err = cbm_ioctl(cbm->fd, CBM_IOC_SEND, &s);
 	if (!err && seq)
 		*seq = s.seq;
 	return err;
@@ -337,7 +376,7 @@ int cbm_send(struct cbm *cbm, const struct cbm_message *msg, uint64_t *seq)
  * See %CBM_IOC_SEND_BATCH: the batch may stop early; the rest is the
  * caller's to resubmit.
  *
- * Returns the number of messages appended, or a negative errno if none
+ * Return: the number of messages appended, or a negative errno if none
  * was: -E2BIG if @n is above %CBM_BATCH_MAX, -EINVAL if @msgs is NULL
  * with @n not 0, -EMSGSIZE for a payload of 4 GiB or more, -ENOMEM,
  * those of %CBM_IOC_SEND_BATCH.
@@ -358,15 +397,11 @@ int cbm_send_batch(struct cbm *cbm, const struct cbm_message *msgs,
 	if (!d)
 		return -ENOMEM;
 	for (i = 0; i < n; i++) {
-		if (msgs[i].len > UINT32_MAX) {
+		ret = cbm_fill_desc(&d[i], &msgs[i]);
+		if (ret) {
 			free(d);
-			return -EMSGSIZE;
+			return ret;
 		}
-		d[i].flags = msgs[i].flags;
-		d[i].role = msgs[i].role;
-		d[i].len = msgs[i].len;
-		d[i].tokens = msgs[i].tokens;
-		d[i].data = (uintptr_t)msgs[i].data;
 	}
 	b.msgs = (uintptr_t)d;
 	b.count = n;
@@ -392,7 +427,7 @@ int cbm_send_batch(struct cbm *cbm, const struct cbm_message *msgs,
  *
  * A chunk the kernel restores only in part ends the call.
  *
- * Returns the number of messages restored, or a negative errno if the
+ * Return: the number of messages restored, or a negative errno if the
  * first chunk restored none: -EINVAL if @msgs is NULL with @n not 0,
  * -E2BIG if @n is above INT_MAX, -EMSGSIZE for a payload of 4 GiB or
  * more, -ENOMEM, those of %CBM_IOC_RESTORE (-EBUSY, -EPERM, -EINVAL for
@@ -421,15 +456,9 @@ int cbm_restore(struct cbm *cbm, const struct cbm_saved_message *msgs,
 		for (i = 0; i < chunk; i++) {
 			const struct cbm_saved_message *s = &msgs[done + i];
 
-			if (s->msg.len > UINT32_MAX) {
-				ret = -EMSGSIZE;
+			ret = cbm_fill_desc(&d[i], &s->msg);
+			if (ret)
 				goto out;
-			}
-			d[i].flags = s->msg.flags;
-			d[i].role = s->msg.role;
-			d[i].len = s->msg.len;
-			d[i].tokens = s->msg.tokens;
-			d[i].data = (uintptr_t)s->msg.data;
 			d[i].seq = s->seq;
 			d[i].ts_ns = s->ts_ns;
 		}
@@ -508,12 +537,14 @@ static ssize_t cbm_read_record(struct cbm *cbm)
  * first, @rec->lost how many) has no payload. Blocks for the next message
  * unless the handle is non-blocking.
  *
- * Returns 1 when a record was stored, 0 once the conversation is unlinked
+ * Return: 1 when a record was stored, 0 once the conversation is unlinked
  * and every message read, or a negative errno: -EAGAIN when non-blocking
  * and nothing is left, -EMSGSIZE when @size is smaller than the payload
  * (@rec->len then holds the size needed and nothing is consumed: the next
  * call returns the same record), -EINTR, -EBADF for a write-only handle,
- * -EIO for a record that does not parse, -ENOMEM.
+ * -EIO for a record that does not parse (a header shorter than the first
+ * struct cbm_record, 56 bytes, or a header and payload longer than the
+ * record), -ENOMEM.
  */
 int cbm_recv(struct cbm *cbm, struct cbm_record *rec, void *buf,
 	     size_t size)
@@ -532,7 +563,7 @@ int cbm_recv(struct cbm *cbm, struct cbm_record *rec, void *buf,
 			return n;
 	}
 	r = cbm->rbuf;
-	if ((size_t)n < offsetof(struct cbm_record, hdr_len) + sizeof(r->hdr_len) ||
+	if ((size_t)n < CBM_RECORD_HDR_MIN || r->hdr_len < CBM_RECORD_HDR_MIN ||
 	    r->hdr_len > n || n - r->hdr_len < r->len) {
 		cbm->held = 0;
 		return -EIO;
@@ -555,7 +586,7 @@ int cbm_recv(struct cbm *cbm, struct cbm_record *rec, void *buf,
  * @cbm: the handle, opened for reading
  * @timeout_ms: as poll()'s: -1 waits for ever, 0 does not wait
  *
- * Returns 1 when a record is ready or the conversation was unlinked (the
+ * Return: 1 when a record is ready or the conversation was unlinked (the
  * next cbm_recv() then returns 0 once drained), 0 on timeout, or a
  * negative errno: -EINTR, those of poll().
  */
@@ -587,7 +618,7 @@ int cbm_wait(struct cbm *cbm, int timeout_ms)
  * A record a cbm_recv() kept after -EMSGSIZE is dropped, as is a pending
  * gap (see %CBM_IOC_SEEK).
  *
- * Returns 0 or a negative errno: those of %CBM_IOC_SEEK (-EINVAL for an
+ * Return: 0 or a negative errno: those of %CBM_IOC_SEEK (-EINVAL for an
  * unknown @whence or a target after the newest message, -EBADF).
  */
 int cbm_seek(struct cbm *cbm, unsigned int whence, uint64_t value,
@@ -618,7 +649,7 @@ int cbm_seek(struct cbm *cbm, unsigned int whence, uint64_t value,
  * Walk the records with cbm_record_next() and cbm_record_payload(), @count
  * of them. The cursor does not move.
  *
- * Returns 0 or a negative errno: -EINVAL for a NULL out pointer, -ENOMEM,
+ * Return: 0 or a negative errno: -EINVAL for a NULL out pointer, -ENOMEM,
  * those of %CBM_IOC_READ_WINDOW (-EBADF).
  */
 int cbm_read_window(struct cbm *cbm, uint64_t last, void **bufp,
@@ -674,7 +705,7 @@ int cbm_read_window(struct cbm *cbm, uint64_t last, void **bufp,
  * @start: an enum cbm_map_start
  * @map: the reader to set up; cbm_map_close() it before cbm_close()
  *
- * Returns 0 or a negative errno, as cbm_map_open().
+ * Return: 0 or a negative errno, as cbm_map_open().
  */
 int cbm_map_attach(struct cbm *cbm, enum cbm_map_start start,
 		   struct cbm_map *map)
@@ -691,7 +722,7 @@ int cbm_map_attach(struct cbm *cbm, enum cbm_map_start start,
  *
  * Clears the handle's ``EPOLLPRI``, as %CBM_IOC_INFO.
  *
- * Returns 0 or a negative errno, those of %CBM_IOC_INFO.
+ * Return: 0 or a negative errno, those of %CBM_IOC_INFO.
  */
 int cbm_info(struct cbm *cbm, struct cbm_info *info)
 {
@@ -707,7 +738,7 @@ int cbm_info(struct cbm *cbm, struct cbm_info *info)
  *
  * A record a cbm_recv() kept after -EMSGSIZE counts as read here.
  *
- * Returns 0 or a negative errno, those of %CBM_IOC_READER_INFO (-EBADF).
+ * Return: 0 or a negative errno, those of %CBM_IOC_READER_INFO (-EBADF).
  */
 int cbm_reader_info(struct cbm *cbm, struct cbm_reader_info *info)
 {
@@ -721,7 +752,7 @@ int cbm_reader_info(struct cbm *cbm, struct cbm_reader_info *info)
  * @cbm: the handle, opened for writing
  * @win: the window; its size field is ignored (the library sets it)
  *
- * Returns 0 or a negative errno, those of %CBM_IOC_SET_WINDOW (-EPERM,
+ * Return: 0 or a negative errno, those of %CBM_IOC_SET_WINDOW (-EPERM,
  * -EBADF, -EINVAL).
  */
 int cbm_set_window(struct cbm *cbm, const struct cbm_window *win)
@@ -740,7 +771,7 @@ int cbm_set_window(struct cbm *cbm, const struct cbm_window *win)
  * @cbm: the handle
  * @win: filled, its size set by the library
  *
- * Returns 0 or a negative errno, those of %CBM_IOC_GET_WINDOW.
+ * Return: 0 or a negative errno, those of %CBM_IOC_GET_WINDOW.
  */
 int cbm_get_window(struct cbm *cbm, struct cbm_window *win)
 {
@@ -758,7 +789,7 @@ int cbm_get_window(struct cbm *cbm, struct cbm_window *win)
  * @evicted: where the number of messages evicted to fit is stored, or
  *           NULL
  *
- * Returns 0 or a negative errno, those of %CBM_IOC_RESIZE (-EBUSY in a
+ * Return: 0 or a negative errno, those of %CBM_IOC_RESIZE (-EBUSY in a
  * lossless conversation, -E2BIG, -EPERM, -EBADF, -ENOSPC, -ENOMEM).
  */
 int cbm_resize(struct cbm *cbm, uint64_t capacity, uint64_t *new_capacity,
@@ -782,7 +813,7 @@ int cbm_resize(struct cbm *cbm, uint64_t capacity, uint64_t *new_capacity,
  * @cbm: the handle, opened for writing
  * @cfg: the settings; its size field is ignored (the library sets it)
  *
- * Returns 0 or a negative errno, those of %CBM_IOC_SET_AUTORESIZE.
+ * Return: 0 or a negative errno, those of %CBM_IOC_SET_AUTORESIZE.
  */
 int cbm_set_autoresize(struct cbm *cbm, const struct cbm_autoresize *cfg)
 {
@@ -800,7 +831,7 @@ int cbm_set_autoresize(struct cbm *cbm, const struct cbm_autoresize *cfg)
  * @cbm: the handle
  * @cfg: filled, its size set by the library
  *
- * Returns 0 or a negative errno, those of %CBM_IOC_GET_AUTORESIZE.
+ * Return: 0 or a negative errno, those of %CBM_IOC_GET_AUTORESIZE.
  */
 int cbm_get_autoresize(struct cbm *cbm, struct cbm_autoresize *cfg)
 {
@@ -814,7 +845,7 @@ int cbm_get_autoresize(struct cbm *cbm, struct cbm_autoresize *cfg)
  * @cbm: the handle, opened for writing
  * @seq: the pinned message's sequence number
  *
- * Returns 0 or a negative errno, those of %CBM_IOC_UNPIN (-ENOENT if no
+ * Return: 0 or a negative errno, those of %CBM_IOC_UNPIN (-ENOENT if no
  * pinned message has @seq).
  */
 int cbm_unpin(struct cbm *cbm, uint64_t seq)
@@ -836,7 +867,7 @@ static const char *const cbm_role_names[__CBM_ROLE_MAX] = {
  * cbm_role_name() - the name of a role
  * @role: an enum cbm_role
  *
- * Returns "other", "system", "user", "assistant" or "tool", or NULL for a
+ * Return: "other", "system", "user", "assistant" or "tool", or NULL for a
  * value that is not a role.
  */
 const char *cbm_role_name(unsigned int role)
@@ -849,7 +880,7 @@ const char *cbm_role_name(unsigned int role)
  * @name: a name cbm_role_name() returns, or a decimal number below
  *        %__CBM_ROLE_MAX
  *
- * Returns the enum cbm_role, or -EINVAL for anything else.
+ * Return: the enum cbm_role, or -EINVAL for anything else.
  */
 int cbm_role_parse(const char *name)
 {
@@ -870,7 +901,7 @@ int cbm_role_parse(const char *name)
 /**
  * cbm_version() - the library's version
  *
- * Returns "MAJOR.MINOR", as %LIBCBM_MAJOR_VERSION and
+ * Return: "MAJOR.MINOR", as %LIBCBM_MAJOR_VERSION and
  * %LIBCBM_MINOR_VERSION.
  */
 const char *cbm_version(void)
@@ -1259,7 +1290,7 @@ static int cbm_nl_msg(struct cbm_nl *nl, uint8_t cmd, int flags,
  * cbm_nl_open() - open a generic netlink socket to the "cbm" family
  * @nlp: where the new handle is stored on success
  *
- * Returns 0 or a negative errno: -ENOENT if the family is not registered
+ * Return: 0 or a negative errno: -ENOENT if the family is not registered
  * (the module is not loaded), -ENOMEM, those of socket() and bind().
  */
 int cbm_nl_open(struct cbm_nl **nlp)
@@ -1355,7 +1386,7 @@ static int cbm_nl_get_reply(struct nl_msg *msg, struct cbm_nl_req *req)
  * @name: the conversation's name
  * @statsp: where the stats are stored on success; cbm_stats_free() them
  *
- * Returns 0 or a negative errno: -EINVAL for a bad name, -ENOENT if no
+ * Return: 0 or a negative errno: -EINVAL for a bad name, -ENOENT if no
  * conversation has it, -EPROTO for a reply that does not parse, -ENOMEM.
  */
 int cbm_nl_get(struct cbm_nl *nl, const char *name, struct cbm_stats **statsp)
@@ -1414,7 +1445,7 @@ static int cbm_nl_dump_reply(struct nl_msg *msg, struct cbm_nl_req *req)
  *      are valid only during the call. A non-zero return stops the dump.
  * @ctx: @cb's argument
  *
- * Returns 0 when every conversation was reported, what @cb returned if it
+ * Return: 0 when every conversation was reported, what @cb returned if it
  * stopped the dump, or a negative errno: -EPROTO for a reply that does
  * not parse, -EAGAIN if the kernel says the dump was inconsistent,
  * -ENOMEM.
@@ -1442,7 +1473,7 @@ int cbm_nl_dump(struct cbm_nl *nl, cbm_stats_cb cb, void *ctx)
  * @nl: the handle
  * @name: the conversation's name
  *
- * Returns 0 or a negative errno: -ENOENT, -EACCES for a caller that neither
+ * Return: 0 or a negative errno: -ENOENT, -EACCES for a caller that neither
  * owns the conversation nor has ``CAP_SYS_ADMIN``, -EBUSY for
  * ``default``, -EINVAL for a bad name.
  */
@@ -1466,7 +1497,7 @@ int cbm_nl_unlink(struct cbm_nl *nl, const char *name)
  * @name: the conversation's name
  * @win: the window (every limit is sent; its size field is ignored)
  *
- * Returns 0 or a negative errno: -ENOENT, -EPERM, -EINVAL, as
+ * Return: 0 or a negative errno: -ENOENT, -EPERM, -EINVAL, as
  * cbm_nl_unlink() and %CBM_IOC_SET_WINDOW.
  */
 int cbm_nl_set_window(struct cbm_nl *nl, const char *name,
@@ -1515,7 +1546,7 @@ static int cbm_nl_resize_reply(struct nl_msg *msg, struct cbm_nl_req *req)
  * @capacity: the new ring size, rounded up by the kernel
  * @new_capacity: where the rounded size is stored, or NULL
  *
- * Returns 0 or a negative errno: -ENOENT, -EPERM, -EINVAL, as
+ * Return: 0 or a negative errno: -ENOENT, -EPERM, -EINVAL, as
  * cbm_nl_unlink(), those of %CBM_IOC_RESIZE (-EBUSY, -E2BIG, -ENOSPC,
  * -ENOMEM), -EPROTO for a reply without the capacity.
  */
@@ -1549,7 +1580,7 @@ int cbm_nl_resize(struct cbm_nl *nl, const char *name, uint64_t capacity,
  * Events arrive on a second socket of @nl, cbm_nl_event_fd(), read by
  * cbm_nl_events(). Subscribing again does nothing.
  *
- * Returns 0 or a negative errno: -ENOMEM, those of socket(), bind() and
+ * Return: 0 or a negative errno: -ENOMEM, those of socket(), bind() and
  * setsockopt().
  */
 int cbm_nl_subscribe(struct cbm_nl *nl)
@@ -1562,7 +1593,6 @@ int cbm_nl_subscribe(struct cbm_nl *nl)
 	ev = nl_socket_alloc();
 	if (!ev)
 		return -ENOMEM;
-	nl_socket_disable_seq_check(ev);
 	err = genl_connect(ev);
 	if (!err)
 		err = nl_socket_add_membership(ev, nl->group);
@@ -1581,7 +1611,7 @@ int cbm_nl_subscribe(struct cbm_nl *nl)
  * For poll()/epoll: readable when cbm_nl_events() has an event to handle.
  * It stays owned by @nl.
  *
- * Returns the file descriptor, or -EINVAL if @nl is not subscribed.
+ * Return: the file descriptor, or -EINVAL if @nl is not subscribed.
  */
 int cbm_nl_event_fd(const struct cbm_nl *nl)
 {
@@ -1592,7 +1622,7 @@ int cbm_nl_event_fd(const struct cbm_nl *nl)
  * cbm_event_name() - the name of an event type
  * @type: an enum cbm_nl_event
  *
- * Returns "created", "resized", "window", "unlinked" or "evicted", or
+ * Return: "created", "resized", "window", "unlinked" or "evicted", or
  * NULL for a value that is not an event type.
  */
 const char *cbm_event_name(unsigned int type)
@@ -1659,7 +1689,7 @@ static int cbm_nl_event_reply(struct nl_msg *msg, struct cbm_nl_req *req)
  * After the first event, every event already queued is handled without
  * waiting for more.
  *
- * Returns the number of events handled (0 on timeout), what @cb returned
+ * Return: the number of events handled (0 on timeout), what @cb returned
  * if it stopped, or a negative errno: -ENOBUFS once when the socket
  * overran and events were lost (cbm_nl_dump() tells the state now),
  * -EINVAL if @nl is not subscribed, -EINTR, -EPROTO for an event that

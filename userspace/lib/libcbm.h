@@ -60,6 +60,7 @@ struct cbm;
 #define CBM_OPEN_CREATE		0x01U	/* create the conversation if missing */
 #define CBM_OPEN_EXCL		0x02U	/* with CREATE: -EEXIST if it exists */
 #define CBM_OPEN_ANON		0x04U	/* a new anonymous conversation */
+#define CBM_OPEN_MODE		0x08U	/* @mode is meant as given, even 0 */
 #define CBM_OPEN_RDONLY		0x10U	/* open for reading only */
 #define CBM_OPEN_WRONLY		0x20U	/* open for writing only */
 #define CBM_OPEN_NONBLOCK	0x40U	/* O_NONBLOCK: -EAGAIN, never wait */
@@ -70,6 +71,7 @@ struct cbm;
  * @sz: sizeof(struct cbm_open_opts)
  * @flags: CBM_OPEN_* flags; neither RDONLY nor WRONLY opens read-write
  * @mode: permission bits of a conversation created now; 0 means 0600
+ *        unless %CBM_OPEN_MODE is set
  * @conv_flags: %CBM_CONV_LOSSLESS or 0, for a conversation created now
  * @capacity: ring size of a conversation created now, 0 for the default
  * @dev: device path, NULL for "/dev/cbm"
@@ -151,7 +153,7 @@ int cbm_unpin(struct cbm *cbm, uint64_t seq);
  * buffer
  * @rec: a record
  *
- * Returns a pointer to &rec->len bytes, @rec->hdr_len bytes after @rec.
+ * Return: a pointer to &rec->len bytes, @rec->hdr_len bytes after @rec.
  */
 static inline const void *cbm_record_payload(const struct cbm_record *rec)
 {
@@ -162,14 +164,22 @@ static inline const void *cbm_record_payload(const struct cbm_record *rec)
  * cbm_record_next() - the record after @rec in a cbm_read_window() buffer
  * @rec: a record
  *
- * Returns the address CBM_RECORD_SPACE(@rec->len) bytes after @rec; the
- * caller counts records against the count cbm_read_window() returned.
+ * A record takes its header, @rec->hdr_len bytes, and its payload, padded
+ * to %CBM_RECORD_ALIGN: the header's own length, not sizeof(struct
+ * cbm_record), as a newer kernel's header may be longer than the one
+ * compiled in here.
+ *
+ * Return: the address of the next record; the caller counts records
+ * against the count cbm_read_window() returned.
  */
 static inline const struct cbm_record *
 cbm_record_next(const struct cbm_record *rec)
 {
-	return (const struct cbm_record *)((const char *)rec +
-					   CBM_RECORD_SPACE(rec->len));
+	size_t space = (size_t)rec->hdr_len + rec->len + CBM_RECORD_ALIGN - 1;
+
+	space &= ~(size_t)(CBM_RECORD_ALIGN - 1);
+
+	return (const struct cbm_record *)((const char *)rec + space);
 }
 
 const char *cbm_role_name(unsigned int role);

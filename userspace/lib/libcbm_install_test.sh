@@ -49,6 +49,12 @@ case "$got" in
 esac
 [ "$(pkg-config --modversion libcbm)" = 0.1.0 ] || rc=1
 pkg-config --static --libs libcbm | grep -q -- '-lnl-genl-3' || rc=1
+# Paths under the prefix through ${prefix}, so that the tree relocates
+# shellcheck disable=SC2016 # ${prefix} is pkg-config's, not the shell's
+for line in 'libdir=${prefix}/lib' 'includedir=${prefix}/include'; do
+	grep -qxF "$line" "$tmp/usr/lib/pkgconfig/libcbm.pc" ||
+		{ echo "# libcbm.pc has no '$line'"; rc=1; }
+done
 result $rc pkg-config
 
 rc=0

@@ -321,12 +321,177 @@ static void test_handle_args(void)
 	CHECK_EQ(-EINVAL, cbm_map_attach(&cbm, CBM_MAP_OLDEST, NULL));
 	CHECK_EQ(-EINVAL, cbm_set_window(&cbm, NULL));
 	CHECK_EQ(-EINVAL, cbm_set_autoresize(&cbm, NULL));
+	/* Payloads the kernel's __u32 lengths cannot describe */
+	msgs[1].len = (size_t)UINT32_MAX + 1;
+	saved.msg.len = msgs[1].len;
+	CHECK_EQ(-EMSGSIZE, cbm_send(&cbm, &msgs[1], &seq));
+	CHECK_EQ(-EMSGSIZE, cbm_send_batch(&cbm, msgs, 2, &seq));
+	CHECK_EQ(-EMSGSIZE, cbm_restore(&cbm, &saved, 1, 0));
+	msgs[1].len = 1;
 	/* The fd is -1: these reach the kernel, which refuses the fd */
 	CHECK_EQ(-EBADF, cbm_send(&cbm, &msgs[0], &seq));
 	CHECK_EQ(7, seq);
 	CHECK_EQ(-EBADF, cbm_recv(&cbm, &rec, NULL, 0));
 	CHECK_EQ(-EBADF, cbm_seek(&cbm, CBM_SEEK_SEQ, 0, &seq));
 	CHECK_EQ(-EBADF, cbm_resize(&cbm, 0, NULL, NULL));
+	free(cbm.rbuf);
+}
+
+/* The bind a cbm_open() asks for: the mode, and CBM_OPEN_MODE's 0 */
+static void test_bind_mode(void)
+{
+	LIBCBM_OPTS(cbm_open_opts, opts, .flags = CBM_OPEN_CREATE);
+	struct cbm_bind bind;
+	struct cbm *c = NULL;
+
+	memset(&bind, 0, sizeof(bind));
+	CHECK_EQ(0, cbm_fill_bind(&bind, "x", &opts));
+	CHECK_EQ(0600, bind.mode);
+	CHECK_EQ(CBM_BIND_CREATE, bind.flags);
+	CHECK_STR("x", bind.name);
+
+	opts.mode = 0640;
+	memset(&bind, 0, sizeof(bind));
+	CHECK_EQ(0, cbm_fill_bind(&bind, "x", &opts));
+	CHECK_EQ(0640, bind.mode);
+
+	opts.mode = 0;
+	opts.flags |= CBM_OPEN_MODE;
+	memset(&bind, 0xa5, sizeof(bind));
+	memset(&bind, 0, offsetof(struct cbm_bind, name));
+	CHECK_EQ(0, cbm_fill_bind(&bind, "x", &opts));
+	CHECK_EQ(0, bind.mode);
+	opts.mode = 0751;
+	CHECK_EQ(0, cbm_fill_bind(&bind, "x", &opts));
+	CHECK_EQ(0751, bind.mode);
+
+	/* The flag is known: it reaches open(), not -EINVAL */
+	opts.dev = NO_DEV;
+	CHECK_EQ(-ENOENT, cbm_open("x", &opts, &c));
+	CHECK(!c);
+}
+
+/*
+ * A cbm_read_window() buffer as a newer kernel would fill it: headers
+ * longer than this library's struct cbm_record, which cbm_record_next()
+ * must step over by their own length.
+ */
+static void test_record_next(void)
+{
+	static const struct {
+		uint16_t hdr_len;
+		uint32_t len;
+	} recs[] = {
+		{ sizeof(struct cbm_record), 5 },
+		{ sizeof(struct cbm_record) + 16, 0 },
+		{ sizeof(struct cbm_record) + 16, 13 },
+		{ sizeof(struct cbm_record) + 8, 8 },
+		{ sizeof(struct cbm_record), 1 },
+	};
+	const unsigned int n = sizeof(recs) / sizeof(recs[0]);
+	uint64_t buf[256] = { 0 };
+	const struct cbm_record *rec;
+	struct cbm_record *r;
+	size_t off = 0;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		r = (struct cbm_record *)((char *)buf + off);
+		r->hdr_len = recs[i].hdr_len;
+		r->len = recs[i].len;
+		r->seq = 100 + i;
+		memset((char *)r + r->hdr_len, 'a' + i, r->len);
+		off += (r->hdr_len + r->len + CBM_RECORD_ALIGN - 1) &
+		       ~(CBM_RECORD_ALIGN - 1);
+	}
+	CHECK(off <= sizeof(buf));
+	rec = (const struct cbm_record *)buf;
+	for (i = 0; i < n; i++, rec = cbm_record_next(rec)) {
+		const char *p = cbm_record_payload(rec);
+
+		CHECK_EQ(100 + i, rec->seq);
+		CHECK_EQ(recs[i].len, rec->len);
+		CHECK(!rec->len || (p[0] == 'a' + (int)i &&
+				    p[rec->len - 1] == 'a' + (int)i));
+	}
+	CHECK_EQ(off, (const char *)rec - (const char *)buf);
+}
+
+/* Write one record of @hdr_len header bytes and @len payload bytes */
+static void put_record(int fd, uint16_t hdr_len, uint32_t len, uint64_t seq)
+{
+	unsigned char rec[256] = { 0 };
+	struct cbm_record r = { .hdr_len = hdr_len, .type = CBM_RECORD_MSG,
+				.len = len, .seq = seq };
+	size_t size = hdr_len + len;
+
+	if (size < sizeof(r))
+		size = sizeof(r);
+	memcpy(rec, &r, sizeof(r));
+	/* A field this library does not know, and the payload after it */
+	if (hdr_len > sizeof(r))
+		rec[sizeof(r)] = 0xaa;
+	/* A short header's payload would overwrite its own fields */
+	if (hdr_len >= sizeof(r))
+		memset(rec + hdr_len, 'p', len);
+	CHECK_EQ(size, write(fd, rec, size));
+}
+
+/*
+ * cbm_recv() over a socket pair, which keeps records apart as the device
+ * does: a longer header is skipped, one shorter than the first published
+ * struct cbm_record does not parse.
+ */
+static void test_recv_headers(void)
+{
+	const uint16_t base = sizeof(struct cbm_record);
+	struct cbm_record rec;
+	struct cbm cbm = { 0 };
+	char buf[16];
+	int sv[2];
+
+	CHECK_EQ(56, CBM_RECORD_HDR_MIN);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) {
+		CHECK(!"socketpair");
+		return;
+	}
+	cbm.fd = sv[0];
+
+	put_record(sv[1], base + 16, 5, 42);
+	CHECK_EQ(-EMSGSIZE, cbm_recv(&cbm, &rec, buf, 3));
+	CHECK_EQ(5, rec.len);
+	memset(buf, 0, sizeof(buf));
+	CHECK_EQ(1, cbm_recv(&cbm, &rec, buf, sizeof(buf)));
+	CHECK_EQ(42, rec.seq);
+	CHECK_EQ(base + 16, rec.hdr_len);
+	CHECK(!memcmp(buf, "ppppp", 5));
+
+	put_record(sv[1], base, 0, 43);
+	CHECK_EQ(1, cbm_recv(&cbm, &rec, buf, sizeof(buf)));
+	CHECK_EQ(43, rec.seq);
+
+	put_record(sv[1], CBM_RECORD_HDR_MIN - 1, 0, 44);
+	CHECK_EQ(-EIO, cbm_recv(&cbm, &rec, buf, sizeof(buf)));
+	put_record(sv[1], 8, 0, 45);
+	CHECK_EQ(-EIO, cbm_recv(&cbm, &rec, buf, sizeof(buf)));
+	put_record(sv[1], 0, 4, 46);
+	CHECK_EQ(-EIO, cbm_recv(&cbm, &rec, buf, sizeof(buf)));
+	/* Shorter than any header at all */
+	CHECK_EQ(2, write(sv[1], &base, 2));
+	CHECK_EQ(-EIO, cbm_recv(&cbm, &rec, buf, sizeof(buf)));
+	/* A payload longer than the record */
+	memset(&rec, 0, sizeof(rec));
+	rec.hdr_len = base;
+	rec.len = 4;
+	CHECK_EQ(sizeof(rec), write(sv[1], &rec, sizeof(rec)));
+	CHECK_EQ(-EIO, cbm_recv(&cbm, &rec, buf, sizeof(buf)));
+	/* Nothing held back by a refused record: the next one reads */
+	put_record(sv[1], base, 2, 48);
+	CHECK_EQ(1, cbm_recv(&cbm, &rec, buf, sizeof(buf)));
+	CHECK_EQ(48, rec.seq);
+
+	close(sv[0]);
+	close(sv[1]);
 	free(cbm.rbuf);
 }
 
@@ -363,6 +528,9 @@ static const struct {
 	{ "open_args", test_open_args },
 	{ "create_attach_args", test_create_attach_args },
 	{ "handle_args", test_handle_args },
+	{ "bind_mode", test_bind_mode },
+	{ "record_next", test_record_next },
+	{ "recv_headers", test_recv_headers },
 	{ "nl_args", test_nl_args },
 };
 
