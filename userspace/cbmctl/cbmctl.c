@@ -357,6 +357,27 @@ static int check_args(int argc, char **argv, int min, int max)
 	return EXIT_OK;
 }
 
+/* plain_args() found the arguments fine: the command goes on */
+#define ARGS_OK		(-1)
+
+/*
+ * For a command with no options of its own: parse the common ones and
+ * check that @min to @max arguments are left. Returns ARGS_OK, or the
+ * status to exit with (after --help, or a usage error).
+ */
+static int plain_args(int argc, char **argv, int min, int max)
+{
+	static const struct option opts[] = { COMMON_OPTIONS, { 0 } };
+	int opt, ret;
+
+	while ((opt = next_option(argc, argv, "", opts)) != -1) {
+		if (opt > 255)
+			return opt - 256;
+	}
+	ret = check_args(argc, argv, min, max);
+	return ret ? ret : ARGS_OK;
+}
+
 static const char * const window_json_keys[] = {
 	"flags", "max_msgs", "max_bytes", "max_tokens", "max_age_ns",
 };
@@ -479,18 +500,13 @@ static int ls_add(const struct cbm_stats *stats, void *ctx)
 
 static int cmd_ls(int argc, char **argv)
 {
-	static const struct option opts[] = { COMMON_OPTIONS, { 0 } };
 	struct ls_list list = { 0 };
 	struct cbm_nl *nl;
-	int opt, ret, width = 4;
+	int ret, width = 4;
 	size_t i;
 
-	while ((opt = next_option(argc, argv, "", opts)) != -1) {
-		if (opt > 255)
-			return opt - 256;
-	}
-	ret = check_args(argc, argv, 0, 0);
-	if (ret)
+	ret = plain_args(argc, argv, 0, 0);
+	if (ret != ARGS_OK)
 		return ret;
 	ret = cbm_nl_open(&nl);
 	if (ret)
@@ -602,16 +618,11 @@ static int get_stats(struct cbm_stats **statsp)
 
 static int cmd_stat(int argc, char **argv)
 {
-	static const struct option opts[] = { COMMON_OPTIONS, { 0 } };
 	struct cbm_stats *stats;
-	int opt, ret;
+	int ret;
 
-	while ((opt = next_option(argc, argv, "", opts)) != -1) {
-		if (opt > 255)
-			return opt - 256;
-	}
-	ret = check_args(argc, argv, 1, 1);
-	if (ret)
+	ret = plain_args(argc, argv, 1, 1);
+	if (ret != ARGS_OK)
 		return ret;
 	target = argv[optind];
 	ret = get_stats(&stats);
@@ -678,15 +689,10 @@ static int cmd_create(int argc, char **argv)
 
 static int cmd_rm(int argc, char **argv)
 {
-	static const struct option opts[] = { COMMON_OPTIONS, { 0 } };
-	int opt, ret, status = EXIT_OK;
+	int ret, status = EXIT_OK;
 
-	while ((opt = next_option(argc, argv, "", opts)) != -1) {
-		if (opt > 255)
-			return opt - 256;
-	}
-	ret = check_args(argc, argv, 1, INT_MAX);
-	if (ret)
+	ret = plain_args(argc, argv, 1, INT_MAX);
+	if (ret != ARGS_OK)
 		return ret;
 	for (; optind < argc; optind++) {
 		target = argv[optind];
@@ -1127,18 +1133,13 @@ static int cmd_window(int argc, char **argv)
 
 static int cmd_resize(int argc, char **argv)
 {
-	static const struct option opts[] = { COMMON_OPTIONS, { 0 } };
 	LIBCBM_OPTS(cbm_open_opts, oo, .flags = CBM_OPEN_WRONLY);
 	uint64_t capacity, evicted;
 	struct cbm *c;
-	int opt, ret;
+	int ret;
 
-	while ((opt = next_option(argc, argv, "", opts)) != -1) {
-		if (opt > 255)
-			return opt - 256;
-	}
-	ret = check_args(argc, argv, 2, 2);
-	if (ret)
+	ret = plain_args(argc, argv, 2, 2);
+	if (ret != ARGS_OK)
 		return ret;
 	target = argv[optind];
 	if (!parse_size(argv[optind + 1], &capacity))
@@ -1367,21 +1368,16 @@ out:
 
 static int cmd_save(int argc, char **argv)
 {
-	static const struct option opts[] = { COMMON_OPTIONS, { 0 } };
 	LIBCBM_OPTS(cbm_open_opts, oo,
 		    .flags = CBM_OPEN_RDONLY | CBM_OPEN_LOSSY);
 	const char *path;
 	char *tmp = NULL;
 	struct cbm *c;
 	FILE *f;
-	int opt, ret, fd;
+	int ret, fd;
 
-	while ((opt = next_option(argc, argv, "", opts)) != -1) {
-		if (opt > 255)
-			return opt - 256;
-	}
-	ret = check_args(argc, argv, 2, 2);
-	if (ret)
+	ret = plain_args(argc, argv, 2, 2);
+	if (ret != ARGS_OK)
 		return ret;
 	target = argv[optind];
 	path = argv[optind + 1];
@@ -1732,18 +1728,13 @@ err_unlink:
 
 static int cmd_load(int argc, char **argv)
 {
-	static const struct option opts[] = { COMMON_OPTIONS, { 0 } };
 	struct saved s = { 0 };
 	const char *path;
 	FILE *f;
-	int opt, ret;
+	int ret;
 
-	while ((opt = next_option(argc, argv, "", opts)) != -1) {
-		if (opt > 255)
-			return opt - 256;
-	}
-	ret = check_args(argc, argv, 1, 2);
-	if (ret)
+	ret = plain_args(argc, argv, 1, 2);
+	if (ret != ARGS_OK)
 		return ret;
 	path = argv[optind];
 	target = path;

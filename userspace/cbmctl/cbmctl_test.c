@@ -13,38 +13,7 @@
 #include <malloc.h>
 #include <time.h>
 
-static int failures;
-
-static void __attribute__((format(printf, 3, 4)))
-check(int ok, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok)
-		return;
-	printf("# line %d: ", line);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	failures++;
-}
-
-#define CHECK(cond) check(!!(cond), __LINE__, "%s", #cond)
-#define CHECK_EQ(want, got)						\
-	do {								\
-		long long w_ = (long long)(want), g_ = (long long)(got); \
-									\
-		check(w_ == g_, __LINE__, "%s == %s: %lld != %lld",	\
-		      #want, #got, w_, g_);				\
-	} while (0)
-#define CHECK_STR(want, got)						\
-	do {								\
-		const char *w_ = (want), *g_ = (got);			\
-									\
-		check(g_ && !strcmp(w_, g_), __LINE__, "%s == %s: '%s'", \
-		      #want, #got, g_ ? g_ : "NULL");			\
-	} while (0)
+#include "host_test.h"
 
 /*
  * A line of one object with @n members "keyNNNNNNN":1, 15 bytes each
@@ -387,10 +356,7 @@ static void test_save_round_trip(void)
 	free(text);
 }
 
-static const struct {
-	const char *name;
-	void (*fn)(void);
-} tests[] = {
+static const struct host_test tests[] = {
 	{ "json_members", test_json_members },
 	{ "json_strings", test_json_strings },
 	{ "text_escapes", test_text_escapes },
@@ -401,17 +367,5 @@ static const struct {
 
 int main(void)
 {
-	unsigned int i, n = ARRAY_SIZE(tests);
-	int failed = 0;
-
-	printf("TAP version 13\n1..%u\n", n);
-	for (i = 0; i < n; i++) {
-		failures = 0;
-		tests[i].fn();
-		printf("%sok %u %s\n", failures ? "not " : "", i + 1,
-		       tests[i].name);
-		failed += !!failures;
-	}
-	printf("# %u passed, %d failed\n", n - failed, failed);
-	return failed ? 1 : 0;
+	return host_test_run(tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -7,12 +7,11 @@
  * and exactly. Prints TAP.
  */
 #define _GNU_SOURCE
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
 #include "cbm_map.h"
+#include "host_test.h"
 
 #define RING_SIZE	4096UL
 
@@ -24,33 +23,6 @@ struct fake {
 	uint64_t first_seq;
 	uint64_t skipped;
 };
-
-static int failures;
-
-static void __attribute__((format(printf, 3, 4)))
-check(int ok, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok)
-		return;
-	printf("# line %d: ", line);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	failures++;
-}
-
-#define CHECK(cond) check(!!(cond), __LINE__, "%s", #cond)
-/* Each side evaluated once: @got is often a call with side effects */
-#define CHECK_EQ(want, got)						\
-	do {								\
-		long long w_ = (long long)(want), g_ = (long long)(got); \
-									\
-		check(w_ == g_, __LINE__, "%s == %s: %lld != %lld",	\
-		      #want, #got, w_, g_);				\
-	} while (0)
 
 /* The header page and the ring's pages mapped twice, back to back */
 static void fake_init(struct fake *f, struct cbm_map *m)
@@ -442,10 +414,7 @@ static void test_generation_change(void)
 	close(m.fd);
 }
 
-static const struct {
-	const char *name;
-	void (*fn)(void);
-} tests[] = {
+static const struct host_test tests[] = {
 	{ "empty", test_empty },
 	{ "in_order_and_wrap", test_in_order_and_wrap },
 	{ "overwritten_while_used", test_overwritten_while_used },
@@ -459,17 +428,5 @@ static const struct {
 
 int main(void)
 {
-	unsigned int i, failed = 0;
-	int before;
-
-	printf("TAP version 13\n1..%zu\n", sizeof(tests) / sizeof(tests[0]));
-	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-		before = failures;
-		tests[i].fn();
-		if (failures != before)
-			failed++;
-		printf("%sok %u %s\n", failures != before ? "not " : "", i + 1,
-		       tests[i].name);
-	}
-	return failed ? 1 : 0;
+	return host_test_run(tests, sizeof(tests) / sizeof(tests[0]));
 }

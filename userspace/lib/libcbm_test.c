@@ -6,47 +6,11 @@
  * reach the internal helpers; everything that needs the module is tested
  * in the VM by selftests/cbm_lib_test.c. Prints TAP.
  */
-#include <stdarg.h>
-#include <stdio.h>
-
 #include "libcbm.c"
+#include "host_test.h"
 
 /* Exists on no machine: a test that reached the device would fail loudly */
 #define NO_DEV		"/nonexistent/cbm"
-
-static int failures;
-
-static void __attribute__((format(printf, 3, 4)))
-check(int ok, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok)
-		return;
-	printf("# line %d: ", line);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	failures++;
-}
-
-#define CHECK(cond) check(!!(cond), __LINE__, "%s", #cond)
-/* Each side evaluated once: @got is often a call with side effects */
-#define CHECK_EQ(want, got)						\
-	do {								\
-		long long w_ = (long long)(want), g_ = (long long)(got); \
-									\
-		check(w_ == g_, __LINE__, "%s == %s: %lld != %lld",	\
-		      #want, #got, w_, g_);				\
-	} while (0)
-#define CHECK_STR(want, got)						\
-	do {								\
-		const char *w_ = (want), *g_ = (got);			\
-									\
-		check(g_ && !strcmp(w_, g_), __LINE__, "%s == %s: %s",	\
-		      #want, #got, g_ ? g_ : "NULL");			\
-	} while (0)
 
 static void test_role_names(void)
 {
@@ -514,10 +478,7 @@ static void test_nl_args(void)
 	cbm_stats_free(NULL);
 }
 
-static const struct {
-	const char *name;
-	void (*fn)(void);
-} tests[] = {
+static const struct host_test tests[] = {
 	{ "role_names", test_role_names },
 	{ "role_parse_bad", test_role_parse_bad },
 	{ "event_names", test_event_names },
@@ -536,17 +497,5 @@ static const struct {
 
 int main(void)
 {
-	unsigned int i, n = sizeof(tests) / sizeof(tests[0]);
-	int failed = 0;
-
-	printf("TAP version 13\n1..%u\n", n);
-	for (i = 0; i < n; i++) {
-		failures = 0;
-		tests[i].fn();
-		printf("%sok %u %s\n", failures ? "not " : "", i + 1,
-		       tests[i].name);
-		failed += !!failures;
-	}
-	printf("# %u passed, %d failed\n", n - failed, failed);
-	return failed ? 1 : 0;
+	return host_test_run(tests, sizeof(tests) / sizeof(tests[0]));
 }
