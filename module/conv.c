@@ -1413,7 +1413,8 @@ int cbm_conv_append(struct cbm_conv *conv, const struct cbm_msg *msgs,
  *   a negative lseek() offset;
  * - timestamps go on from the newest one ever stored (what is stored now
  *   may be nothing) and are not in the future: appends after them are
- *   stamped with the current time, which must not go back before them;
+ *   stamped with the current time, which must not go back before them.
+ *   Nor are they 0, which only gap records carry;
  * - a hole (numbers skipped before a message, or by @next_seq after the
  *   last one) comes only after pinned messages. The ring holds its
  *   records under consecutive numbers, so it must be empty of anything
@@ -1435,7 +1436,7 @@ static int cbm_conv_check_restore(const struct cbm_conv *conv,
 	for (i = 0; i < n; i++) {
 		if (msgs[i].seq < seq || msgs[i].seq >= CBM_SEQ_LIMIT ||
 		    (msgs[i].seq > seq && !only_pinned) ||
-		    msgs[i].ts_ns < ts || msgs[i].ts_ns > now)
+		    !msgs[i].ts_ns || msgs[i].ts_ns < ts || msgs[i].ts_ns > now)
 			return -EINVAL;
 		seq = msgs[i].seq + 1;
 		ts = msgs[i].ts_ns;

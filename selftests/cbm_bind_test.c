@@ -139,7 +139,8 @@ FIXTURE_VARIANT_ADD(abi, get_autoresize) {
 
 FIXTURE_VARIANT_ADD(abi, map_info) {
 	.cmd = CBM_IOC_MAP_INFO, .size = sizeof(struct cbm_map_info),
-	.min_size = sizeof(struct cbm_map_info), .kind = ARG_OUT,
+	.min_size = offsetof(struct cbm_map_info, next_seq) + sizeof(__u64),
+	.kind = ARG_OUT,
 };
 
 FIXTURE_VARIANT_ADD(abi, send_batch) {

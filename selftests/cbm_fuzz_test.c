@@ -1265,8 +1265,15 @@ static void check_records(struct worker *w, const struct cbm_read_window *rw,
 		if (rec.hdr_len != REC_HDR || rec.type != CBM_RECORD_MSG ||
 		    rec.lost || !rec.ts_ns || rec.role >= __CBM_ROLE_MAX ||
 		    (rec.flags & CBM_MSG_KERNEL_MASK & ~CBM_MSG_PINNED) ||
-		    memcmp(rec.__reserved, zero, sizeof(zero)))
+		    memcmp(rec.__reserved, zero, sizeof(zero))) {
+			fprintf(stderr, "# record %llu: hdr_len %u type %u seq %llu ts %llu lost %llu role %u flags %#x\n",
+				(unsigned long long)i, rec.hdr_len, rec.type,
+				(unsigned long long)rec.seq,
+				(unsigned long long)rec.ts_ns,
+				(unsigned long long)rec.lost, rec.role,
+				rec.flags);
 			bad_result(w, "bad record header in the window");
+		}
 		if (i ? rec.seq <= prev : rec.seq != rw->first_seq)
 			bad_result(w, "window sequence numbers not increasing from first_seq");
 		space = CBM_RECORD_SPACE(rec.len);

@@ -383,7 +383,7 @@ TEST(seq_limit)
 }
 
 /*
- * Restored timestamps are never in the future, where they would precede
+ * Restored timestamps are never 0 nor in the future, where they would precede
  * the stamps of later appends and hold back expiry; and they go on from
  * the newest one the conversation ever stored, even once it is gone.
  */
@@ -402,6 +402,10 @@ TEST(timestamps)
 	rmsg(&m[1], CBM_ROLE_USER, 0, 0, 1, now + HOUR_NS);
 	arg = restore_arg(&m[1], 1, sizeof(m[0]));
 	expect_rejected(_metadata, fd, &arg, EINVAL, "future timestamp");
+	/* 0 is a gap record's timestamp, never a message's */
+	m[1].ts_ns = 0;
+	expect_rejected(_metadata, fd, &arg, EINVAL, "timestamp 0");
+	m[1].ts_ns = now + HOUR_NS;
 	arg = restore_arg(m, 2, sizeof(m[0]));
 	expect_rejected(_metadata, fd, &arg, EINVAL, "future after a past one");
 

@@ -374,7 +374,8 @@
  *   offset;
  * - timestamps must not decrease, the first one not below the newest
  *   timestamp the conversation ever stored (even if that message is gone
- *   since), and none may be in the future, after CLOCK_REALTIME at the
+ *   since), none may be 0 (which only gap records carry) and none may be
+ *   in the future, after CLOCK_REALTIME at the
  *   time of the call (``EINVAL``): messages appended later are stamped
  *   with the time of their append, and a future timestamp before them
  *   would put them out of order and hold back &cbm_window.max_age_ns
@@ -501,7 +502,8 @@
  *              or &cbm_map_info.map_size; restored sequence numbers or
  *              timestamps out of order; a netlink attribute that fails
  *              validation; a restored sequence number at or above
- *              %CBM_SEQ_LIMIT, or a restored timestamp in the future
+ *              %CBM_SEQ_LIMIT, or a restored timestamp of 0 or in the
+ *              future
  * E2BIG        an ioctl struct larger than the kernel knows, whose unknown
  *              tail is not zero; a capacity (creation, resize, auto-resize
  *              bounds) above the ``max_capacity`` module parameter; a
@@ -1186,8 +1188,8 @@ struct cbm_send_batch {
  * @tokens: token count, as &cbm_send.tokens
  * @data: pointer to the payload
  * @seq: the message's sequence number, below %CBM_SEQ_LIMIT
- * @ts_ns: the message's timestamp, CLOCK_REALTIME in nanoseconds, not
- *         in the future
+ * @ts_ns: the message's timestamp, CLOCK_REALTIME in nanoseconds, not 0
+ *         and not in the future
  */
 struct cbm_restore_msg {
 	__u32 flags;
