@@ -402,26 +402,18 @@ static void cbm_ns_unlink(struct cbm_conv *conv)
  */
 int cbm_conv_unlink(const char *name)
 {
-	struct cbm_conv *conv;
-	int err = 0;
+	struct cbm_conv *conv = cbm_conv_find(name);
+	int err;
 
-	mutex_lock(&cbm_ns_lock);
-	conv = cbm_ns_find(name);
 	if (!conv)
-		err = -ENOENT;
-	else if (conv == cbm_default)
-		err = -EBUSY;
-	else if (!uid_eq(current_fsuid(), conv->uid) &&
-		 !capable(CAP_SYS_ADMIN))
+		return -ENOENT;
+	if (!uid_eq(current_fsuid(), conv->uid) && !capable(CAP_SYS_ADMIN) &&
+	    conv != cbm_default)
 		err = -EACCES;
 	else
-		cbm_ns_unlink(conv);
-	mutex_unlock(&cbm_ns_lock);
-	if (err)
-		return err;
-
+		err = cbm_conv_remove(conv);
 	cbm_conv_put(conv);
-	return 0;
+	return err;
 }
 
 /**
