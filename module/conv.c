@@ -848,11 +848,17 @@ static bool cbm_conv_find_room(const struct cbm_conv *conv, u64 need,
 {
 	const struct cbm_ring *ring = &conv->ring;
 	u64 room = ring->size - cbm_ring_used(ring);
-	u64 held = cbm_conv_held_seq(conv);
 	u64 seq = ring->first_seq;
 	u64 pos = ring->tail;
 	const struct cbm_record *rec;
+	u64 held;
 
+	if (room >= need) {
+		*evict_to = seq;
+		return true;
+	}
+	/* Only now look at the readers: most appends find free room */
+	held = cbm_conv_held_seq(conv);
 	while (room < need) {
 		if (seq == ring->next_seq)
 			return false;
@@ -1230,7 +1236,7 @@ static void cbm_conv_skip_to(struct cbm_conv *conv, u64 seq);
  */
 static int cbm_conv_append_one(struct cbm_conv *conv,
 			       const struct cbm_msg *msg, bool restore,
-			       unsigned int *wake, u64 *seqp)
+			       u64 now, unsigned int *wake, u64 *seqp)
 {
 	bool pinned = msg->flags & CBM_MSG_PINNED;
 	size_t len = iov_iter_count(msg->from);
@@ -1256,7 +1262,9 @@ static int cbm_conv_append_one(struct cbm_conv *conv,
 		goto err_uncharge;
 
 	rec = cbm_ring_reserve(&conv->ring, len);
-	if (copy_from_iter(rec + 1, len, msg->from) != len) {
+	if (cbm_ring_copy_from_iter(&conv->ring,
+				    conv->ring.head + sizeof(*rec), len,
+				    msg->from) != len) {
 		err = -EFAULT;
 		goto err_uncharge;
 	}
@@ -1264,10 +1272,11 @@ static int cbm_conv_append_one(struct cbm_conv *conv,
 	if (restore)
 		cbm_conv_skip_to(conv, msg->seq);
 	rec->type = CBM_RECORD_MSG;
-	rec->ts_ns = restore ? msg->ts_ns : ktime_get_real_ns();
+	rec->ts_ns = restore ? msg->ts_ns : now;
 	conv->newest_ts = rec->ts_ns;
 	rec->pid = task_tgid_nr(current);
-	rec->uid = from_kuid(&init_user_ns, current_euid());
+	/* The initial namespace's uid, what from_kuid(&init_user_ns) gives */
+	rec->uid = __kuid_val(current_euid());
 	rec->flags = msg->flags;
 	rec->tokens = msg->tokens;
 	rec->role = msg->role;
@@ -1353,7 +1362,7 @@ int cbm_conv_append(struct cbm_conv *conv, const struct cbm_msg *msgs,
 	u64 need = CBM_RECORD_SPACE(iov_iter_count(msgs[0].from));
 	unsigned int wake = 0;
 	unsigned int i;
-	u64 gen, seq;
+	u64 gen, seq, now;
 	int err;
 
 	err = cbm_conv_prefault(conv, msgs, n);
@@ -1380,8 +1389,11 @@ int cbm_conv_append(struct cbm_conv *conv, const struct cbm_msg *msgs,
 		}
 		mutex_lock(&conv->lock);
 	}
+	/* One clock read for the batch: its messages share a timestamp */
+	now = ktime_get_real_ns();
 	for (i = 0; !err && i < n; i++) {
-		err = cbm_conv_append_one(conv, &msgs[i], false, &wake, &seq);
+		err = cbm_conv_append_one(conv, &msgs[i], false, now, &wake,
+					  &seq);
 		if (!err && !i)
 			*first_seq = seq;
 	}
@@ -1522,7 +1534,7 @@ int cbm_conv_restore(struct cbm_conv *conv, const struct cbm_msg *msgs,
 				    CBM_RECORD_SPACE(iov_iter_count(msgs[0].from)),
 				    false, &wake);
 	for (; !err && i < n; i++)
-		err = cbm_conv_append_one(conv, &msgs[i], true, &wake, &seq);
+		err = cbm_conv_append_one(conv, &msgs[i], true, 0, &wake, &seq);
 	if (err && i)
 		i--;
 	if (!err && next_seq > conv->ring.next_seq)
@@ -1562,14 +1574,21 @@ static void cbm_record_for_reader(const struct cbm_record *rec,
 	/* The total of restore holes is for mapped readers (cbm_ring_skip()) */
 	hdr->lost = 0;
 	hdr->pid = cbm_pid_for_reader(rec->pid);
-	hdr->uid = from_kuid_munged(current_user_ns(),
-				    make_kuid(&init_user_ns, rec->uid));
+	/* Stored ids are the initial namespace's: nothing to map there */
+	if (current_user_ns() != &init_user_ns)
+		hdr->uid = from_kuid_munged(current_user_ns(),
+					    make_kuid(&init_user_ns, rec->uid));
 }
 
-/* Copy a stored record, whose payload follows it, in a reader's format */
+/*
+ * Copy a stored record in a reader's format: the ring's record at @pos if
+ * @ring is given, else @rec, a pinned copy whose payload follows it.
+ */
 static ssize_t cbm_copy_record(const struct cbm_record *rec,
+			       const struct cbm_ring *ring, u64 pos,
 			       enum cbm_format format, struct iov_iter *to)
 {
+	size_t copied;
 	size_t size = rec->len;
 	struct cbm_record hdr;
 
@@ -1577,12 +1596,27 @@ static ssize_t cbm_copy_record(const struct cbm_record *rec,
 		size += sizeof(hdr);
 	if (iov_iter_count(to) < size)
 		return -EMSGSIZE;
+	/*
+	 * A ring record as stored is what a reader in the initial
+	 * namespaces sees, unless it carries a restore's hole total: one
+	 * copy then does for header and payload.
+	 */
+	if (ring && format == CBM_FORMAT_RECORD && !rec->lost &&
+	    current_user_ns() == &init_user_ns &&
+	    task_active_pid_ns(current) == &init_pid_ns)
+		return cbm_ring_copy_to_iter(ring, pos, size, to) == size ?
+		       size : -EFAULT;
 	if (format == CBM_FORMAT_RECORD) {
 		cbm_record_for_reader(rec, &hdr);
 		if (copy_to_iter(&hdr, sizeof(hdr), to) != sizeof(hdr))
 			return -EFAULT;
 	}
-	if (copy_to_iter(rec + 1, rec->len, to) != rec->len)
+	if (ring)
+		copied = cbm_ring_copy_to_iter(ring, pos + sizeof(*rec),
+					       rec->len, to);
+	else
+		copied = copy_to_iter(rec + 1, rec->len, to);
+	if (copied != rec->len)
 		return -EFAULT;
 	return size;
 }
@@ -1619,20 +1653,22 @@ static ssize_t cbm_conv_read_one(struct cbm_conv *conv,
 				 struct cbm_reader *reader,
 				 enum cbm_format format, struct iov_iter *to)
 {
+	const struct cbm_ring *ring = &conv->ring;
 	const struct cbm_record *rec;
 	u64 next;
 	ssize_t ret;
 
-	if (reader->seq < conv->ring.first_seq) {
+	if (reader->seq < ring->first_seq) {
 		next = cbm_conv_next_stored(conv, reader->seq);
 		if (next != reader->seq)
 			return cbm_conv_read_gap(conv, reader, format, to,
 						 next);
 		rec = &cbm_pin_find(conv, next)->rec;
+		ring = NULL;
 	} else {
-		rec = cbm_ring_rec(&conv->ring, reader->pos);
+		rec = cbm_ring_rec(ring, reader->pos);
 	}
-	ret = cbm_copy_record(rec, format, to);
+	ret = cbm_copy_record(rec, ring, reader->pos, format, to);
 	if (ret >= 0)
 		cbm_reader_set(conv, reader, reader->seq + 1);
 	return ret;

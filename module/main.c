@@ -65,6 +65,26 @@ MODULE_PARM_DESC(default_mode, "Permission bits of `default' (owner root)");
 #define CBM_PERIOD_MS_MIN	10
 #define CBM_PERIOD_MS_MAX	3600000
 
+/* A batch's payload: one iovec and its iterator */
+struct cbm_user_payload {
+	struct iovec iov;
+	struct iov_iter iter;
+};
+
+/**
+ * struct cbm_descs - the kernel's copy of a batch's descriptors
+ * @msgs: the messages
+ * @payloads: what each message's iterator walks
+ * @cap: entries in both arrays
+ * @kept: the arrays are the file's kept ones, and its @descs_lock is held
+ */
+struct cbm_descs {
+	struct cbm_msg *msgs;
+	struct cbm_user_payload *payloads;
+	u32 cap;
+	bool kept;
+};
+
 /**
  * struct cbm_file - state of one open file description
  * @bind_lock: serializes binding and changes of @flags
@@ -78,6 +98,9 @@ MODULE_PARM_DESC(default_mode, "Permission bits of `default' (owner root)");
  *            was bound or last asked for CBM_IOC_INFO; EPOLLPRI while it
  *            differs. Racing updates may keep either value: both were
  *            current.
+ * @descs_lock: held while a batch uses @descs
+ * @descs: the arrays of the largest batch so far, kept for the next one
+ *         (see cbm_descs_get())
  */
 struct cbm_file {
 	/* see @bind_lock above */
@@ -87,6 +110,9 @@ struct cbm_file {
 	u32 flags;
 	u32 role;
 	u64 cfg_seen;
+	/* see @descs_lock above */
+	struct mutex descs_lock;
+	struct cbm_descs descs;
 };
 
 static int cbm_file_may(const struct file *file)
@@ -153,6 +179,7 @@ static int cbm_open(struct inode *inode, struct file *file)
 	if (!cf)
 		return -ENOMEM;
 	mutex_init(&cf->bind_lock);
+	mutex_init(&cf->descs_lock);
 	cf->role = CBM_ROLE_USER;
 	file->private_data = cf;
 	/* The file position is a sequence number: no positional I/O */
@@ -170,6 +197,9 @@ static int cbm_release(struct inode *inode, struct file *file)
 		cbm_conv_put(cf->conv);
 	}
 	mutex_destroy(&cf->bind_lock);
+	mutex_destroy(&cf->descs_lock);
+	kvfree(cf->descs.msgs);
+	kvfree(cf->descs.payloads);
 	kfree(cf);
 	return 0;
 }
@@ -332,11 +362,6 @@ static int cbm_ioctl_unlink(void __user *uarg)
 }
 
 /* The payload of a message sent by ioctl, which struct cbm_msg points to */
-struct cbm_user_payload {
-	struct iovec iov;
-	struct iov_iter iter;
-};
-
 /*
  * Check what an ioctl says about a message (struct cbm_send, struct
  * cbm_batch_msg) and make it a struct cbm_msg whose payload is @p.
@@ -673,67 +698,102 @@ static int cbm_ioctl_map_info(struct file *file, void __user *uarg)
 	return cbm_copy_out(uarg, usize, &info, sizeof(info));
 }
 
+static void cbm_descs_free(struct cbm_descs *d)
+{
+	kvfree(d->msgs);
+	kvfree(d->payloads);
+}
+
 /*
- * Copy in and check @count descriptors, @msg_size bytes apart at @umsgs:
- * struct cbm_batch_msg, or, for a restore, struct cbm_restore_msg, which
- * starts with the same fields. Returns the messages (NULL for none), their
- * payloads in *@payloadsp, both to be freed with kvfree(), or an ERR_PTR.
+ * Arrays for @count descriptors: the file's kept ones, grown if need be,
+ * unless another thread of the file is using them; then arrays of their
+ * own. Every allocation is zeroed (init_on_alloc), which for a batch of
+ * small messages costs as much as appending them: keeping the arrays
+ * saves that on every batch but the largest yet.
  */
-static struct cbm_msg *cbm_descs_copy_in(u64 umsgs, u32 count, u32 msg_size,
-					 bool restore,
-					 struct cbm_user_payload **payloadsp)
+static int cbm_descs_get(struct cbm_file *cf, u32 count, struct cbm_descs *d)
+{
+	d->kept = mutex_trylock(&cf->descs_lock);
+	if (d->kept && cf->descs.cap >= count) {
+		d->msgs = cf->descs.msgs;
+		d->payloads = cf->descs.payloads;
+		d->cap = cf->descs.cap;
+		return 0;
+	}
+	d->msgs = kvmalloc_array(count, sizeof(*d->msgs), GFP_KERNEL_ACCOUNT);
+	d->payloads = kvmalloc_array(count, sizeof(*d->payloads),
+				     GFP_KERNEL_ACCOUNT);
+	d->cap = count;
+	if (!d->msgs || !d->payloads) {
+		cbm_descs_free(d);
+		if (d->kept)
+			mutex_unlock(&cf->descs_lock);
+		return -ENOMEM;
+	}
+	if (d->kept) {
+		cbm_descs_free(&cf->descs);
+		cf->descs = *d;
+	}
+	return 0;
+}
+
+static void cbm_descs_put(struct cbm_file *cf, struct cbm_descs *d)
+{
+	if (d->kept)
+		mutex_unlock(&cf->descs_lock);
+	else
+		cbm_descs_free(d);
+}
+
+/*
+ * Copy in and check @count descriptors, at least one, @msg_size bytes
+ * apart at @umsgs: struct cbm_batch_msg, or, for a restore, struct
+ * cbm_restore_msg, which starts with the same fields. On success @d holds
+ * them until cbm_descs_put().
+ */
+static int cbm_descs_copy_in(struct cbm_file *cf, u64 umsgs, u32 count,
+			     u32 msg_size, bool restore, struct cbm_descs *d)
 {
 	size_t ksize = restore ? sizeof(struct cbm_restore_msg) :
 				 sizeof(struct cbm_batch_msg);
 	const void __user *udesc = u64_to_user_ptr(umsgs);
-	struct cbm_user_payload *payloads;
 	struct cbm_restore_msg desc;
-	struct cbm_msg *msgs;
 	unsigned int i;
-	int err = 0;
+	int err;
 
 	BUILD_BUG_ON(offsetof(struct cbm_restore_msg, data) !=
 		     offsetof(struct cbm_batch_msg, data) ||
 		     offsetof(struct cbm_restore_msg, tokens) !=
 		     offsetof(struct cbm_batch_msg, tokens));
-	*payloadsp = NULL;
-	if (!count)
-		return NULL;
-	msgs = kvmalloc_array(count, sizeof(*msgs), GFP_KERNEL_ACCOUNT);
-	payloads = kvmalloc_array(count, sizeof(*payloads), GFP_KERNEL_ACCOUNT);
-	if (!msgs || !payloads) {
-		err = -ENOMEM;
-		goto err_free;
-	}
+	err = cbm_descs_get(cf, count, d);
+	if (err)
+		return err;
 	for (i = 0; i < count; i++, udesc += msg_size) {
 		err = copy_struct_from_user(&desc, ksize, udesc, msg_size);
 		if (!err)
-			err = cbm_msg_from_user(&msgs[i], &payloads[i], desc.role,
-						desc.flags, desc.tokens, desc.data,
+			err = cbm_msg_from_user(&d->msgs[i], &d->payloads[i],
+						desc.role, desc.flags,
+						desc.tokens, desc.data,
 						desc.len);
-		if (err)
-			goto err_free;
+		if (err) {
+			cbm_descs_put(cf, d);
+			return err;
+		}
 		if (restore) {
-			msgs[i].seq = desc.seq;
-			msgs[i].ts_ns = desc.ts_ns;
+			d->msgs[i].seq = desc.seq;
+			d->msgs[i].ts_ns = desc.ts_ns;
 		}
 	}
-	*payloadsp = payloads;
-	return msgs;
-
-err_free:
-	kvfree(payloads);
-	kvfree(msgs);
-	return ERR_PTR(err);
+	return 0;
 }
 
 static int cbm_ioctl_send_batch(struct file *file, void __user *uarg)
 {
+	struct cbm_file *cf = file->private_data;
 	struct cbm_send_batch __user *ubatch = uarg;
-	struct cbm_user_payload *payloads;
 	struct cbm_send_batch batch;
 	struct cbm_conv *conv;
-	struct cbm_msg *msgs;
+	struct cbm_descs d;
 	u64 first_seq;
 	int ret;
 
@@ -753,11 +813,11 @@ static int cbm_ioctl_send_batch(struct file *file, void __user *uarg)
 	if (!batch.count)
 		return 0;
 
-	msgs = cbm_descs_copy_in(batch.msgs, batch.count, batch.msg_size,
-				 false, &payloads);
-	if (IS_ERR(msgs))
-		return PTR_ERR(msgs);
-	ret = cbm_conv_append(conv, msgs, batch.count,
+	ret = cbm_descs_copy_in(cf, batch.msgs, batch.count, batch.msg_size,
+				false, &d);
+	if (ret)
+		return ret;
+	ret = cbm_conv_append(conv, d.msgs, batch.count,
 			      file->f_flags & O_NONBLOCK, &first_seq);
 	/*
 	 * Messages were appended: failing now would have the caller append
@@ -766,17 +826,16 @@ static int cbm_ioctl_send_batch(struct file *file, void __user *uarg)
 	 */
 	if (ret > 0)
 		put_user(first_seq, &ubatch->first_seq);
-	kvfree(payloads);
-	kvfree(msgs);
+	cbm_descs_put(cf, &d);
 	return ret;
 }
 
 static int cbm_ioctl_restore(struct file *file, void __user *uarg)
 {
-	struct cbm_user_payload *payloads;
-	struct cbm_msg *msgs;
+	struct cbm_file *cf = file->private_data;
 	struct cbm_restore rst;
 	struct cbm_conv *conv;
+	struct cbm_descs d;
 	int ret;
 
 	ret = cbm_copy_in(&rst, sizeof(rst),
@@ -793,13 +852,15 @@ static int cbm_ioctl_restore(struct file *file, void __user *uarg)
 	if (IS_ERR(conv))
 		return PTR_ERR(conv);
 
-	msgs = cbm_descs_copy_in(rst.msgs, rst.count, rst.msg_size, true,
-				 &payloads);
-	if (IS_ERR(msgs))
-		return PTR_ERR(msgs);
-	ret = cbm_conv_restore(conv, msgs, rst.count, rst.next_seq);
-	kvfree(payloads);
-	kvfree(msgs);
+	/* No message: only next_seq, if anything */
+	if (!rst.count)
+		return cbm_conv_restore(conv, NULL, 0, rst.next_seq);
+	ret = cbm_descs_copy_in(cf, rst.msgs, rst.count, rst.msg_size, true,
+				&d);
+	if (ret)
+		return ret;
+	ret = cbm_conv_restore(conv, d.msgs, rst.count, rst.next_seq);
+	cbm_descs_put(cf, &d);
 	return ret;
 }
 

@@ -50,32 +50,6 @@ void cbm_window_sub(struct cbm_window_count *cnt,
 }
 
 /**
- * cbm_window_active() - whether a window has any limit
- * @win: the window
- *
- * Return: false for a window that keeps everything.
- */
-bool cbm_window_active(const struct cbm_window *win)
-{
-	return win->max_msgs || win->max_bytes || win->max_tokens ||
-	       win->max_age_ns;
-}
-
-/**
- * cbm_window_admits() - whether the window could ever hold a message
- * @win: the window
- * @len: the message's payload length
- * @tokens: its token count
- *
- * Return: false if the message alone passes the byte or token limit.
- */
-bool cbm_window_admits(const struct cbm_window *win, u32 len, u32 tokens)
-{
-	return (!win->max_bytes || len <= win->max_bytes) &&
-	       (!win->max_tokens || tokens <= win->max_tokens);
-}
-
-/**
  * cbm_window_trim() - whether the oldest unpinned record must go
  * @win: the window
  * @cnt: the unpinned records counted, @oldest included

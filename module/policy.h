@@ -46,8 +46,6 @@ void cbm_window_add(struct cbm_window_count *cnt,
 		    const struct cbm_record *rec);
 void cbm_window_sub(struct cbm_window_count *cnt,
 		    const struct cbm_record *rec);
-bool cbm_window_active(const struct cbm_window *win);
-bool cbm_window_admits(const struct cbm_window *win, u32 len, u32 tokens);
 enum cbm_trim cbm_window_trim(const struct cbm_window *win,
 			      const struct cbm_window_count *cnt,
 			      const struct cbm_record *oldest, u64 now_ns);
@@ -75,5 +73,32 @@ void cbm_autoresize_resized(struct cbm_autoresize_state *st, u64 capacity,
 			    u64 used, u64 now_ns);
 u64 cbm_autoresize_deadline(const struct cbm_autoresize_state *st,
 			    u64 capacity);
+
+/**
+ * cbm_window_active() - whether a window has any limit
+ * @win: the window
+ *
+ * Return: false for a window that keeps everything.
+ */
+static inline bool cbm_window_active(const struct cbm_window *win)
+{
+	return win->max_msgs || win->max_bytes || win->max_tokens ||
+	       win->max_age_ns;
+}
+
+/**
+ * cbm_window_admits() - whether the window could ever hold a message
+ * @win: the window
+ * @len: the message's payload length
+ * @tokens: its token count
+ *
+ * Return: false if the message alone passes the byte or token limit.
+ */
+static inline bool cbm_window_admits(const struct cbm_window *win, u32 len,
+				     u32 tokens)
+{
+	return (!win->max_bytes || len <= win->max_bytes) &&
+	       (!win->max_tokens || tokens <= win->max_tokens);
+}
 
 #endif /* _CBM_POLICY_H */

@@ -12,6 +12,7 @@
  */
 #include <linux/gfp.h>
 #include <linux/log2.h>
+#include <linux/uio.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -189,6 +190,75 @@ struct cbm_record *cbm_ring_reserve(struct cbm_ring *ring, u32 len)
 	rec->hdr_len = sizeof(*rec);
 	rec->len = len;
 	return rec;
+}
+
+/*
+ * Copies between the ring and user memory go page by page, through the
+ * pages rather than the vmap() alias: hardened usercopy checks a copy
+ * from or to vmalloc space by looking the area up under the global
+ * vmap_area_lock, which every writer and reader would take per message.
+ * Returns the page holding @pos and trims *@chunk to what it holds.
+ */
+static struct page *cbm_ring_page(const struct cbm_ring *ring, u64 pos,
+				  size_t *offset, size_t *chunk)
+{
+	unsigned long off = pos & (ring->size - 1);
+
+	*offset = offset_in_page(off);
+	*chunk = min_t(size_t, *chunk, PAGE_SIZE - *offset);
+	return ring->pages[off >> PAGE_SHIFT];
+}
+
+/**
+ * cbm_ring_copy_to_iter() - copy bytes of the ring out
+ * @ring: the ring
+ * @pos: position of the first byte, within the stored records
+ * @len: bytes to copy
+ * @to: the destination
+ *
+ * Return: bytes copied, less than @len only on a fault.
+ */
+size_t cbm_ring_copy_to_iter(const struct cbm_ring *ring, u64 pos, size_t len,
+			     struct iov_iter *to)
+{
+	size_t done = 0, chunk, offset, n;
+	struct page *page;
+
+	while (done < len) {
+		chunk = len - done;
+		page = cbm_ring_page(ring, pos + done, &offset, &chunk);
+		n = copy_page_to_iter(page, offset, chunk, to);
+		done += n;
+		if (n != chunk)
+			break;
+	}
+	return done;
+}
+
+/**
+ * cbm_ring_copy_from_iter() - copy bytes into the ring
+ * @ring: the ring
+ * @pos: position of the first byte, within a reserved record
+ * @len: bytes to copy
+ * @from: the source
+ *
+ * Return: bytes copied, less than @len only on a fault.
+ */
+size_t cbm_ring_copy_from_iter(struct cbm_ring *ring, u64 pos, size_t len,
+			       struct iov_iter *from)
+{
+	size_t done = 0, chunk, offset, n;
+	struct page *page;
+
+	while (done < len) {
+		chunk = len - done;
+		page = cbm_ring_page(ring, pos + done, &offset, &chunk);
+		n = copy_page_from_iter(page, offset, chunk, from);
+		done += n;
+		if (n != chunk)
+			break;
+	}
+	return done;
 }
 
 /**

@@ -12,6 +12,7 @@
 #include <linux/compiler.h>
 #include <linux/mm_types.h>
 #include <linux/types.h>
+#include <linux/uio.h>
 #include <linux/cbm.h>
 
 /**
@@ -70,6 +71,10 @@ u64 cbm_ring_evict(struct cbm_ring *ring);
 void cbm_ring_skip(struct cbm_ring *ring, u64 seq);
 u64 cbm_ring_pos(const struct cbm_ring *ring, u64 seq, u64 hint_seq,
 		 u64 hint_pos);
+size_t cbm_ring_copy_to_iter(const struct cbm_ring *ring, u64 pos, size_t len,
+			     struct iov_iter *to);
+size_t cbm_ring_copy_from_iter(struct cbm_ring *ring, u64 pos, size_t len,
+			       struct iov_iter *from);
 
 /**
  * cbm_ring_rec() - the record at a position

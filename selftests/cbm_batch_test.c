@@ -274,6 +274,81 @@ FIXTURE_TEARDOWN(batch)
 	unmap_guarded(self->msgs, DESC_AREA);
 }
 
+/* Tag of message @i of batch @b of writer @w in shared_file_batches */
+static __u64 shared_tag(unsigned int w, unsigned int b, unsigned int i)
+{
+	return (__u64)w << 32 | b << 8 | i;
+}
+
+/*
+ * Writers that share one open file description (the kernel keeps a file's
+ * descriptor arrays for its next batch) send batches of growing and
+ * shrinking sizes at once: every message arrives intact, and each batch's
+ * messages stay together and in order.
+ */
+TEST_F_TIMEOUT(batch, shared_file_batches, 60)
+{
+	unsigned int w, b, i, n, next[RACE_WRITERS] = { 0 };
+	unsigned int at[RACE_WRITERS] = { 0 };
+	pid_t pids[RACE_WRITERS];
+	unsigned int total = 0;
+	int cur = -1;
+	__u64 tag;
+	int ret;
+
+	for (w = 0; w < RACE_WRITERS; w++) {
+		pids[w] = fork_child();
+		ASSERT_LE(0, pids[w]);
+		if (pids[w])
+			continue;
+		for (b = 0; b < RACE_BATCHES / 4; b++) {
+			n = b % RACE_N + 1;
+			for (i = 0; i < n; i++)
+				make_msg(&self->msgs[i], CBM_ROLE_USER, 0, 0,
+					 self->pay + i * RACE_LEN, RACE_LEN,
+					 shared_tag(w, b, i));
+			CHILD_CHECK(send_batch(self->fd, self->msgs, n,
+					       NULL) == (int)n);
+		}
+		_exit(0);
+	}
+	for (w = 0; w < RACE_WRITERS; w++) {
+		EXPECT_EQ(0, wait_child(pids[w]));
+		for (b = 0; b < RACE_BATCHES / 4; b++)
+			total += b % RACE_N + 1;
+	}
+	/*
+	 * Each message is the next one of some writer; once a batch has
+	 * begun, the next message is the same writer's until it is done.
+	 */
+	for (i = 0; i < total; i++) {
+		ret = read_record(self->fd, self->rb);
+		ASSERT_EQ(REC_HDR + RACE_LEN, ret) TH_LOG("message %u", i);
+		ASSERT_EQ(CBM_RECORD_MSG, self->rb->rec.type);
+		for (w = 0; w < RACE_WRITERS; w++) {
+			if (cur >= 0 && (int)w != cur)
+				continue;
+			tag = shared_tag(w, next[w], at[w]);
+			if (payload_ok(self->rb->bytes + REC_HDR, RACE_LEN,
+				       tag))
+				break;
+		}
+		ASSERT_GT(RACE_WRITERS, w)
+			TH_LOG("message %u: not the next of %s", i,
+			       cur >= 0 ? "the batch begun" : "any writer");
+		if (++at[w] == next[w] % RACE_N + 1) {
+			at[w] = 0;
+			next[w]++;
+			cur = -1;
+		} else {
+			cur = w;
+		}
+	}
+	for (w = 0; w < RACE_WRITERS; w++)
+		EXPECT_EQ(RACE_BATCHES / 4, next[w]);
+	expect_eagain(_metadata, self->fd);
+}
+
 /*
  * Roles, application flags, token counts and payloads (empty and the
  * largest the conversation takes) come back as sent, in order, after the
