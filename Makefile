@@ -13,6 +13,9 @@
 #                      guest kernel from linux-source-6.1
 #   make debug-modules cbm.ko for the debug kernel, in build/debug-mod/
 #   make demo          the userspace demo in the VM
+#   make bench         the benchmarks in the VM: timed on two CPUs, then
+#                      deterministic (-icount) on one; BENCH_ARGS adds
+#                      cbm-bench options, BENCH_MODES picks timed/icount
 #   make vm-shell      an interactive shell in the VM with cbm.ko loaded
 #   make vm-shell-debug the same on the debug kernel
 #   make checkpatch    checkpatch.pl --strict over the module and the uapi
@@ -71,7 +74,7 @@ DEBUG_MOD_SRCS = Kbuild $(shell find module uapi -type f -name '*.[chS]')
 VM_PROGS := -e /usr/bin/trinity -e /usr/bin/stress-ng
 
 .PHONY: all modules userspace install selftests deps fetch check check-host \
-	check-stock check-debug debug-kernel debug-modules demo vm-shell \
+	check-stock check-debug debug-kernel debug-modules demo bench vm-shell \
 	vm-shell-debug checkpatch clean
 
 all: modules userspace selftests
@@ -127,18 +130,22 @@ demo: modules userspace fetch
 		-b userspace/demo/cbm-demo -b userspace/cbmctl/cbmctl
 	@bash $(VM)/qemu.sh demo $(BUILD)/initramfs-demo.cpio.gz
 
+bench: modules userspace fetch
+	@CBM_BENCH_ARGS="$(BENCH_ARGS)" bash $(VM)/bench.sh $(BENCH_MODES)
+
 vm-shell: modules userspace selftests fetch
 	@mkdir -p $(BUILD)
 	@bash $(VM)/mkinitramfs.sh -o $(BUILD)/initramfs-shell.cpio.gz -k cbm.ko \
 		-s selftests -l selftests/run_list -b userspace/demo/cbm-demo \
-		-b userspace/cbmctl/cbmctl $(VM_PROGS)
+		-b userspace/cbmctl/cbmctl -b userspace/bench/cbm-bench $(VM_PROGS)
 	@bash $(VM)/qemu.sh shell $(BUILD)/initramfs-shell.cpio.gz
 
 vm-shell-debug: debug-modules userspace selftests fetch
 	@mkdir -p $(BUILD)
 	@bash $(VM)/mkinitramfs.sh -o $(BUILD)/initramfs-shell-debug.cpio.gz \
 		-k $(DEBUG_MOD)/cbm.ko -s selftests -l selftests/run_list \
-		-b userspace/demo/cbm-demo -b userspace/cbmctl/cbmctl $(VM_PROGS)
+		-b userspace/demo/cbm-demo -b userspace/cbmctl/cbmctl \
+		-b userspace/bench/cbm-bench $(VM_PROGS)
 	@CBM_KERNEL=debug bash $(VM)/qemu.sh shell \
 		$(BUILD)/initramfs-shell-debug.cpio.gz
 

@@ -138,10 +138,11 @@ for kernel in "${kernels[@]}"; do
 	out=$build/$kernel
 	mkdir -p "$out"
 	# trinity and stress-ng are there for the fuzz and stress entries,
-	# cbmctl for cbm_cli_test.sh.
+	# cbmctl for cbm_cli_test.sh, cbm-bench for cbm_bench_test.sh.
 	bash "$here/mkinitramfs.sh" -o "$out/initramfs.cpio.gz" -k "$module" \
 		-s "$top/selftests" -l "$selected" \
 		-b "$top/userspace/cbmctl/cbmctl" \
+		-b "$top/userspace/bench/cbm-bench" \
 		-e /usr/bin/trinity -e /usr/bin/stress-ng
 	CBM_KERNEL=$kernel CBM_TEST_TIMEOUT=$test_timeout \
 		bash "$here/qemu.sh" check "$out/initramfs.cpio.gz" "$out"

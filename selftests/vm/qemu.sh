@@ -11,10 +11,14 @@
 #   demo   console on the terminal and in OUTDIR/demo.log, kernel quiet;
 #          fails unless the demo exited with status 0
 #   shell  interactive console on the terminal, no time limit
+#   bench  console on the terminal and in OUTDIR/bench.log, kernel quiet;
+#          the benchmark's JSON (the guest's /dev/ttyS1) to
+#          OUTDIR/bench.json; fails unless the benchmark exited with
+#          status 0
 #
 # In demo and shell, Ctrl-A X stops QEMU and Ctrl-A C reaches its monitor.
 #
-# Usage: qemu.sh check|demo|shell INITRD [OUTDIR]
+# Usage: qemu.sh check|demo|shell|bench INITRD [OUTDIR]
 #
 # Environment: KVER (set by the top-level Makefile), CBM_CACHE (default
 # ~/.cache/cbm), CBM_KERNEL (stock, the default, or debug), CBM_KVM=1 to use
@@ -25,7 +29,9 @@
 # 120 stock and 300 debug; a guest that does not is booted once more),
 # CBM_APPEND
 # (more kernel command line), CBM_STRESS_SECS and CBM_FUZZ_SECS (handed to
-# the guest's tests).
+# the guest's tests), CBM_ICOUNT=1 for a deterministic run on one CPU
+# (-icount shift=0: a nanosecond of guest time is one guest instruction),
+# CBM_BENCH_ARGS (more cbm-bench options, for bench).
 set -euo pipefail
 
 usage() {
@@ -74,17 +80,27 @@ fi
 
 # KVM boots hang on the machines this project is developed and tested on,
 # so TCG is the default; multi-threaded TCG gives each vCPU a host thread.
-if [ "${CBM_KVM:-0}" = 1 ]; then
+smp=2
+if [ "${CBM_ICOUNT:-0}" = 1 ]; then
+	# One instruction per guest nanosecond, the same for every run
+	# whatever the host's load: -icount needs single-threaded TCG.
+	# sleep=on lets guest time run at host speed while the guest idles.
+	accel=(-accel tcg -icount shift=0,align=off,sleep=on -cpu max)
+	smp=1
+elif [ "${CBM_KVM:-0}" = 1 ]; then
 	accel=(-accel kvm -cpu host)
 else
 	accel=(-accel "tcg,thread=multi" -cpu max)
 fi
+# The resize benchmark holds a 128 MiB and a 64 MiB ring at once, within
+# the module's per-user limit of an eighth of RAM.
+[ "$mode" != bench ] || [ "$memory" -ge 2048 ] || memory=2048
 # panic=-1 reboots at once on a panic and -no-reboot turns that reboot into
 # QEMU's exit, so a crashed guest ends the run instead of hanging.
 # "-display none" and an explicit -serial do what -nographic does, without
 # the SeaBIOS serial console that -nographic turns on, which resets and
 # clears the terminal.
-qemu=(qemu-system-x86_64 "${accel[@]}" -smp 2 -m "$memory" -nic none
+qemu=(qemu-system-x86_64 "${accel[@]}" -smp "$smp" -m "$memory" -nic none
       -display none -no-reboot -kernel "$kernel" -initrd "$initrd")
 append="console=ttyS0 panic=-1${extra:+ $extra} cbmvm=$mode"
 append+=" cbmvm_kernel=${CBM_KERNEL:-stock}"
@@ -161,6 +177,22 @@ demo)
 	timeout --foreground -k 10 "$vm_timeout" "${qemu[@]}" \
 		-serial mon:stdio -append "$append" | tee "$log"
 	grep -q '^cbmvm: demo exited with status 0' "$log"
+	;;
+bench)
+	log=$outdir/bench.log
+	json=$outdir/bench.json
+	rm -f "$json"
+	args=${CBM_BENCH_ARGS:-}
+	[ "${CBM_ICOUNT:-0}" != 1 ] || args+=" --icount"
+	# Words of the kernel command line cannot hold spaces: "~" stands
+	# for one
+	args=$(echo $args | tr ' ' '~')
+	append+=" quiet${args:+ cbmvm_bench_args=$args} ${CBM_APPEND:-}"
+	timeout --foreground -k 10 "$vm_timeout" "${qemu[@]}" \
+		-serial mon:stdio -chardev "file,id=json,path=$json" \
+		-device isa-serial,chardev=json -append "$append" </dev/null |
+		tee "$log"
+	grep -q '^cbmvm: bench exited with status 0' "$log"
 	;;
 shell)
 	if [ -t 0 ] && size=$(stty size 2>/dev/null); then
