@@ -16,6 +16,9 @@ here=$(dirname "$(readlink -f "$0")")
 top=$(readlink -f "$here/../..")
 build=$top/build/bench
 modes=("$@")
+# bad_re and benign_re
+# shellcheck source=selftests/vm/kernel-errors.sh
+. "$here/kernel-errors.sh"
 [ ${#modes[@]} -gt 0 ] || modes=(timed icount)
 
 mkdir -p "$build"
@@ -55,9 +58,11 @@ for mode in "${modes[@]}"; do
 		status=1
 	fi
 	# A benchmark of a kernel that warned or oopsed measures nothing
-	if grep -E '(BUG|WARNING|Oops|general protection|Call Trace)' \
-		"$out/bench.log"; then
-		echo "bench: the kernel reported an error in the $mode run"
+	bad=$(grep -a -n -E "$bad_re" "$out/bench.log" |
+		grep -a -v -E "$benign_re" | tr -d '\r' || :)
+	if [ -n "$bad" ]; then
+		echo "bench: the kernel reported an error in the $mode run:"
+		head -n 20 <<<"$bad" | sed 's/^/        /'
 		status=1
 	fi
 	echo "bench: $mode run took $((SECONDS - start)) s"

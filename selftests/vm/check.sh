@@ -161,18 +161,9 @@ read -r _ passed failed skipped < <(
 		tee "$build/summary" | tail -n 1)
 sed '$d' "$build/summary"
 
-# Kernel errors on a console. kmemleak's own count of new leaks is left to
-# the kmemleak suite, which tells the module's leaks from the kernel's; a
-# scan area it could not allocate (fault injection fails its allocations
-# too) only makes it scan the whole object.
-bad_re='BUG:|WARNING:|Oops|general protection|KASAN|UBSAN|kmemleak'
-bad_re+='|Call Trace|Kernel panic|unknown parameter|INFO: task .* blocked'
-bad_re+='|possible recursive locking|circular locking dependency'
-bad_re+='|inconsistent lock state|suspicious RCU usage|ODEBUG:'
-bad_re+='|sleeping function called from invalid context'
-benign_re='kmemleak: (Kernel memory leak detector initialized'
-benign_re+='|[0-9]+ new suspected memory leaks'
-benign_re+='|Cannot allocate a scan area, scanning the full object)'
+# Kernel errors on a console: bad_re and benign_re
+# shellcheck source=selftests/vm/kernel-errors.sh
+. "$here/kernel-errors.sh"
 
 # Guest-wide checks, counted as tests so the closing line tells the story.
 for kernel in "${kernels[@]}"; do

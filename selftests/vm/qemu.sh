@@ -11,7 +11,8 @@
 #   demo   console on the terminal and in OUTDIR/demo.log, kernel quiet;
 #          fails unless the demo exited with status 0
 #   shell  interactive console on the terminal, no time limit
-#   bench  console on the terminal and in OUTDIR/bench.log, kernel quiet;
+#   bench  console on the terminal and in OUTDIR/bench.log, kernel
+#          warnings and worse included (for the host to scan);
 #          the benchmark's JSON (the guest's /dev/ttyS1) to
 #          OUTDIR/bench.json; fails unless the benchmark exited with
 #          status 0
@@ -186,8 +187,11 @@ bench)
 	[ "${CBM_ICOUNT:-0}" != 1 ] || args+=" --icount"
 	# Words of the kernel command line cannot hold spaces: "~" stands
 	# for one
-	args=$(echo $args | tr ' ' '~')
-	append+=" quiet${args:+ cbmvm_bench_args=$args} ${CBM_APPEND:-}"
+	args=$(printf '%s' "$args" | tr -s ' ' '\n' | { grep . || :; } |
+		paste -sd '~')
+	# Warnings (level 4) and worse reach the console, as in shell mode:
+	# a WARN() during the benchmark must show in the log.
+	append+=" loglevel=5${args:+ cbmvm_bench_args=$args} ${CBM_APPEND:-}"
 	timeout --foreground -k 10 "$vm_timeout" "${qemu[@]}" \
 		-serial mon:stdio -chardev "file,id=json,path=$json" \
 		-device isa-serial,chardev=json -append "$append" </dev/null |
