@@ -6,7 +6,7 @@
 # suite, which tells the module's leaks from the kernel's; a scan area it
 # could not allocate (fault injection fails its allocations too) only
 # makes it scan the whole object.
-# shellcheck disable=SC2034 # used by the scripts that source this file
+# shellcheck shell=bash disable=SC2034 # used by the scripts that source it
 
 bad_re='BUG:|WARNING:|Oops|general protection|KASAN|UBSAN|kmemleak'
 bad_re+='|Call Trace|Kernel panic|unknown parameter|INFO: task .* blocked'

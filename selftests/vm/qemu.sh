@@ -86,6 +86,7 @@ if [ "${CBM_ICOUNT:-0}" = 1 ]; then
 	# One instruction per guest nanosecond, the same for every run
 	# whatever the host's load: -icount needs single-threaded TCG.
 	# sleep=on lets guest time run at host speed while the guest idles.
+	# shellcheck disable=SC2054 # the commas are the option's
 	accel=(-accel tcg -icount shift=0,align=off,sleep=on -cpu max)
 	smp=1
 elif [ "${CBM_KVM:-0}" = 1 ]; then
@@ -163,9 +164,9 @@ check)
 	done
 	vm=
 	trap - EXIT
-	if [ $status -eq 124 ]; then
+	if [ "$status" -eq 124 ]; then
 		echo "qemu: stopped after the $vm_timeout s time limit (CBM_VM_TIMEOUT)"
-	elif [ $status -ne 0 ]; then
+	elif [ "$status" -ne 0 ]; then
 		echo "qemu: exit status $status"
 	fi
 	echo "qemu: $((SECONDS - start)) s; console in $console, TAP in $tap"

@@ -1102,10 +1102,14 @@ static bool size_wanted(unsigned int s)
 	return opt.sizes & (1U << s);
 }
 
-static void bench_throughput(enum place place)
+/*
+ * Every wanted size and mechanism of one section laid out as @tmpl: peers
+ * get one channel per reader (a fan-out writes each message into all of
+ * them), cbm one conversation for all.
+ */
+static void bench_rates(const char *section, const struct run *tmpl)
 {
-	struct run r = { .nchans = 1, .nwriters = 1, .nreaders = 1,
-			 .place = place };
+	struct run r = *tmpl;
 	struct result *res;
 	unsigned int s;
 	enum mech m;
@@ -1114,54 +1118,13 @@ static void bench_throughput(enum place place)
 		for (m = 0; m < NR_MECHS; m++) {
 			if (!mech_wanted(m) || !size_wanted(s))
 				continue;
-			res = result_add("throughput", mech_names[m],
-					 place_names[place], "rate", "msgs/s",
-					 sizes[s]);
-			measure_rate(res, &r, m);
-		}
-	}
-}
-
-static void bench_fanout(void)
-{
-	struct run r = { .nwriters = 1, .nreaders = BENCH_FANOUT,
-			 .place = opt.ncpus > 1 ? PLACE_CROSS : PLACE_SAME };
-	struct result *res;
-	unsigned int s;
-	enum mech m;
-
-	for (s = 0; s < NR_SIZES; s++) {
-		for (m = 0; m < NR_MECHS; m++) {
-			if (!mech_wanted(m) || !size_wanted(s))
-				continue;
-			/* One conversation serves every reader; peers need one each */
-			r.nchans = mech_is_cbm(m) ? 1 : BENCH_FANOUT;
-			res = result_add("fanout", mech_names[m],
-					 place_names[r.place], "rate",
-					 "msgs/s", sizes[s]);
-			measure_rate(res, &r, m);
-		}
-	}
-}
-
-static void bench_writers(void)
-{
-	struct run r = { .nchans = 1, .nwriters = BENCH_WRITERS,
-			 .nreaders = 1,
-			 .place = opt.ncpus > 1 ? PLACE_CROSS : PLACE_SAME };
-	struct result *res;
-	unsigned int s;
-	enum mech m;
-
-	for (s = 0; s < NR_SIZES; s++) {
-		for (m = 0; m < NR_MECHS; m++) {
-			if (!mech_wanted(m) || !size_wanted(s))
-				continue;
-			res = result_add("writers", mech_names[m],
+			r.nchans = mech_is_cbm(m) ? 1 : r.nreaders;
+			res = result_add(section, mech_names[m],
 					 place_names[r.place], "rate",
 					 "msgs/s", sizes[s]);
 			/* Concurrent writes to a pipe interleave above PIPE_BUF */
-			if (m == MECH_PIPE && sizes[s] > PIPE_BUF) {
+			if (m == MECH_PIPE && r.nwriters > 1 &&
+			    sizes[s] > PIPE_BUF) {
 				res->error = "n/a: writes above PIPE_BUF are not atomic";
 				res->na = true;
 				tap_result(res, "not applicable");
@@ -1170,6 +1133,29 @@ static void bench_writers(void)
 			measure_rate(res, &r, m);
 		}
 	}
+}
+
+static void bench_throughput(enum place place)
+{
+	struct run r = { .nwriters = 1, .nreaders = 1, .place = place };
+
+	bench_rates("throughput", &r);
+}
+
+static void bench_fanout(void)
+{
+	struct run r = { .nwriters = 1, .nreaders = BENCH_FANOUT,
+			 .place = opt.ncpus > 1 ? PLACE_CROSS : PLACE_SAME };
+
+	bench_rates("fanout", &r);
+}
+
+static void bench_writers(void)
+{
+	struct run r = { .nwriters = BENCH_WRITERS, .nreaders = 1,
+			 .place = opt.ncpus > 1 ? PLACE_CROSS : PLACE_SAME };
+
+	bench_rates("writers", &r);
 }
 
 /* ---- CPU cost without the scheduler -------------------------------------- */
