@@ -1574,10 +1574,8 @@ static void cbm_record_for_reader(const struct cbm_record *rec,
 	/* The total of restore holes is for mapped readers (cbm_ring_skip()) */
 	hdr->lost = 0;
 	hdr->pid = cbm_pid_for_reader(rec->pid);
-	/* Stored ids are the initial namespace's: nothing to map there */
-	if (current_user_ns() != &init_user_ns)
-		hdr->uid = from_kuid_munged(current_user_ns(),
-					    make_kuid(&init_user_ns, rec->uid));
+	hdr->uid = from_kuid_munged(current_user_ns(),
+				    make_kuid(&init_user_ns, rec->uid));
 }
 
 /*

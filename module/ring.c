@@ -12,7 +12,6 @@
  */
 #include <linux/gfp.h>
 #include <linux/log2.h>
-#include <linux/uio.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -197,16 +196,28 @@ struct cbm_record *cbm_ring_reserve(struct cbm_ring *ring, u32 len)
  * pages rather than the vmap() alias: hardened usercopy checks a copy
  * from or to vmalloc space by looking the area up under the global
  * vmap_area_lock, which every writer and reader would take per message.
- * Returns the page holding @pos and trims *@chunk to what it holds.
+ * @copy is copy_page_to_iter() or copy_page_from_iter(); inlined, the
+ * call is direct.
  */
-static struct page *cbm_ring_page(const struct cbm_ring *ring, u64 pos,
-				  size_t *offset, size_t *chunk)
+static __always_inline size_t
+cbm_ring_copy(const struct cbm_ring *ring, u64 pos, size_t len,
+	      struct iov_iter *iter,
+	      size_t (*copy)(struct page *page, size_t offset, size_t bytes,
+			     struct iov_iter *i))
 {
-	unsigned long off = pos & (ring->size - 1);
+	size_t done = 0, chunk, offset, n;
+	unsigned long off;
 
-	*offset = offset_in_page(off);
-	*chunk = min_t(size_t, *chunk, PAGE_SIZE - *offset);
-	return ring->pages[off >> PAGE_SHIFT];
+	while (done < len) {
+		off = (pos + done) & (ring->size - 1);
+		offset = offset_in_page(off);
+		chunk = min_t(size_t, len - done, PAGE_SIZE - offset);
+		n = copy(ring->pages[off >> PAGE_SHIFT], offset, chunk, iter);
+		done += n;
+		if (n != chunk)
+			break;
+	}
+	return done;
 }
 
 /**
@@ -221,18 +232,7 @@ static struct page *cbm_ring_page(const struct cbm_ring *ring, u64 pos,
 size_t cbm_ring_copy_to_iter(const struct cbm_ring *ring, u64 pos, size_t len,
 			     struct iov_iter *to)
 {
-	size_t done = 0, chunk, offset, n;
-	struct page *page;
-
-	while (done < len) {
-		chunk = len - done;
-		page = cbm_ring_page(ring, pos + done, &offset, &chunk);
-		n = copy_page_to_iter(page, offset, chunk, to);
-		done += n;
-		if (n != chunk)
-			break;
-	}
-	return done;
+	return cbm_ring_copy(ring, pos, len, to, copy_page_to_iter);
 }
 
 /**
@@ -247,18 +247,7 @@ size_t cbm_ring_copy_to_iter(const struct cbm_ring *ring, u64 pos, size_t len,
 size_t cbm_ring_copy_from_iter(struct cbm_ring *ring, u64 pos, size_t len,
 			       struct iov_iter *from)
 {
-	size_t done = 0, chunk, offset, n;
-	struct page *page;
-
-	while (done < len) {
-		chunk = len - done;
-		page = cbm_ring_page(ring, pos + done, &offset, &chunk);
-		n = copy_page_from_iter(page, offset, chunk, from);
-		done += n;
-		if (n != chunk)
-			break;
-	}
-	return done;
+	return cbm_ring_copy(ring, pos, len, from, copy_page_from_iter);
 }
 
 /**

@@ -1176,8 +1176,16 @@ static unsigned int cost_burst(size_t size)
  * again: the cost of the mechanism itself, with no other process to wake
  * or switch to (that is what the throughput rows add).
  */
-static void run_cost(struct chan *c, uint64_t n)
+struct cost {
+	struct chan *chan;
+	uint64_t n;
+};
+
+static void run_cost(const void *ctx, unsigned int unused, int ready,
+		     int gate)
 {
+	const struct cost *cost = ctx;
+	struct chan *c = cost->chan;
 	uint64_t next[1] = { 0 }, seq = 0, t;
 	unsigned int i, burst = cost_burst(c->size);
 	struct end w, r;
@@ -1192,8 +1200,10 @@ static void run_cost(struct chan *c, uint64_t n)
 	if (!bufs)
 		child_fail("malloc: %s", strerror(ENOMEM));
 	memset(bufs, 0x5a, c->size * burst);
+	(void)unused;
+	ready_then_wait(ready, gate);
 	t = now_ns();
-	while (seq < n) {
+	while (seq < cost->n) {
 		for (i = 0; i < burst; i++)
 			msg_fill(bufs + i * c->size, c->size, 0, seq + i);
 		if (c->mech == MECH_CBM_MAP) {
@@ -1221,31 +1231,16 @@ static void run_cost(struct chan *c, uint64_t n)
 static uint64_t cost_once(enum mech mech, size_t size, uint64_t n,
 			  uint64_t *done, char *err, size_t errlen)
 {
-	bool failed = false;
 	struct chan c;
-	pid_t pid;
+	struct cost cost = { .chan = &c, .n = n };
+	uint64_t t0;
 
 	if (chan_create(&c, mech, size, err, errlen))
 		return 0;
-	memset(shm, 0, shm_size);
-	pid = fork();
-	if (pid < 0) {
-		snprintf(shm->error, sizeof(shm->error), "fork: %s",
-			 strerror(errno));
-		failed = true;
-	} else if (!pid) {
-		run_cost(&c, n);
-	} else {
-		run_pids[0] = pid;
-		limit_start();
-		reap(1, &failed);
-	}
+	t0 = run_children(1, run_cost, &cost, err, errlen);
 	chan_destroy(&c);
-	if (failed || shm->error[0]) {
-		snprintf(err, errlen, "%s",
-			 shm->error[0] ? shm->error : "the child failed");
+	if (!t0)
 		return 0;
-	}
 	*done = shm->count[0];
 	return shm->end_ns[0] ? shm->end_ns[0] : 1;
 }
