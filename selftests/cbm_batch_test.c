@@ -395,6 +395,37 @@ TEST_F(batch, roles_flags_payloads)
 	expect_eagain(_metadata, self->fd);
 }
 
+/*
+ * A batch's messages share one timestamp, taken during the call; the next
+ * batch's are not older.
+ */
+TEST_F(batch, one_timestamp)
+{
+	__u64 first = ~0ULL, t0, t1, ts = 0;
+	unsigned int i;
+
+	make_msgs(self->msgs, 8, self->pay, LEN, 0);
+	t0 = now_ns();
+	ASSERT_EQ(8, send_batch(self->fd, self->msgs, 8, &first));
+	t1 = now_ns();
+	ASSERT_EQ(8, send_batch(self->fd, self->msgs, 8, &first));
+	for (i = 0; i < 16; i++) {
+		memset(&self->rb->rec, JUNK, sizeof(self->rb->rec));
+		ASSERT_EQ(REC_HDR + LEN, read_record(self->fd, self->rb));
+		if (i == 0) {
+			ts = self->rb->rec.ts_ns;
+			EXPECT_LE(t0, ts);
+			EXPECT_GE(t1, ts);
+		} else if (i == 8) {
+			/* The second batch's own timestamp */
+			EXPECT_LE(ts, self->rb->rec.ts_ns);
+			ts = self->rb->rec.ts_ns;
+		} else {
+			EXPECT_EQ(ts, self->rb->rec.ts_ns) TH_LOG("message %u", i);
+		}
+	}
+}
+
 /* An empty batch appends nothing and returns 0 */
 TEST_F(batch, empty)
 {

@@ -320,11 +320,12 @@
  *   (``ENOSPC``) or an inaccessible payload (``EFAULT``) fail the call
  *   with nothing appended.
  * - The messages are then appended in order, with consecutive sequence
- *   numbers and no other writer's message in between. Only the first one
- *   may wait for room (in a lossless conversation, unless the file is
- *   non-blocking). If a later one would have to wait, or fails for lack of
- *   memory (``ENOMEM``, or ``ENOSPC`` from the memory caps), or its payload
- *   faults, the batch stops there.
+ *   numbers, one timestamp for all (&cbm_record.ts_ns: the clock is read
+ *   once per call) and no other writer's message in between. Only the
+ *   first one may wait for room (in a lossless conversation, unless the
+ *   file is non-blocking). If a later one would have to wait, or fails
+ *   for lack of memory (``ENOMEM``, or ``ENOSPC`` from the memory caps),
+ *   or its payload faults, the batch stops there.
  * - The call returns the number of messages appended. It fails with the
  *   first message's errno only if none was appended; the rest of a short
  *   batch is the caller's to resubmit.
